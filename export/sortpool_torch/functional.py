@@ -1,0 +1,101 @@
+"""The one PyTorch definition of the SortedWeightedPool math (see docs/operator.md).
+
+``sorted_weighted_pool2d`` is built from plain differentiable torch ops (pad, unfold, topk,
+where, sum), so it trains with autograd on CPU and CUDA and compiles without graph breaks under
+``torch.compile(fullgraph=True)``. The export custom op (``sortpool_torch._custom_op``) calls this
+same function for its eager implementation.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["sorted_weighted_pool2d", "pooled_extent"]
+
+
+def pooled_extent(size, kernel: int, stride: int, pad_head: int, pad_tail: int, ceil_mode: bool):
+    """ONNX MaxPool's output extent along one axis (works on ints and SymInts).
+
+    Ceil mode uses the branchless form ``min(ceil(span / s), (in + pad_head - 1) // s) + 1``, which
+    equals the contract's "ceil, minus 1 if the last window starts in the tail padding" whenever
+    ``pad_tail < kernel`` (the correction is then at most 1). Returns a value <= 0 when the padded
+    input is smaller than the window.
+    """
+    span = size + pad_head + pad_tail - kernel
+    if not ceil_mode:
+        return span // stride + 1
+    return torch.sym_min(-((-span) // stride), (size + pad_head - 1) // stride) + 1
+
+
+def _real_rank_mask(
+    out_h, out_w, in_h, in_w, kernel: Tuple[int, int], strides: Tuple[int, int], pads, k: int, device
+) -> torch.Tensor:
+    """(out_h, out_w, k) bool mask: rank i of window (oh, ow) exists (i < number of real cells).
+
+    The number of real cells per window depends only on the geometry: rows inside the input times
+    columns inside the input.
+    """
+    kh, kw = kernel
+    sh, sw = strides
+    pt, pl = pads[0], pads[1]
+    h0 = torch.arange(out_h, device=device) * sh - pt
+    w0 = torch.arange(out_w, device=device) * sw - pl
+    rows = (h0 + kh).clamp(max=in_h) - h0.clamp(min=0)
+    cols = (w0 + kw).clamp(max=in_w) - w0.clamp(min=0)
+    cells = rows[:, None] * cols[None, :]
+    return torch.arange(k, device=device) < cells[..., None]
+
+
+def sorted_weighted_pool2d(
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    kernel_shape: Sequence[int],
+    strides: Sequence[int],
+    pads: Sequence[int],
+    ceil_mode: bool = False,
+) -> torch.Tensor:
+    """Sorted weighted pooling of ``x`` (N, C, H, W).
+
+    Args:
+        x: input, float32 / float16 / bfloat16 (float64 is computed in float64).
+        weights: effective weights (already normalised if the layer normalises), shape (k,) shared
+            by all channels or (C, k) per channel; ``weights[..., 0]`` multiplies the largest value.
+        kernel_shape: (kh, kw).  strides: (sh, sw).  pads: (top, left, bottom, right).
+        ceil_mode: MaxPool's ceil_mode.
+
+    Attributes are not validated here (the layer and the ONNX schema do that).
+    Per window: padded cells are not values; a NaN gives NaN (``topk`` ranks NaN above every
+    number); the k largest values are weighted, missing ranks (windows with fewer than k real
+    cells) add 0; the sum is accumulated in float32 (float64 for float64 inputs) and cast back.
+    """
+    kh, kw = int(kernel_shape[0]), int(kernel_shape[1])
+    sh, sw = int(strides[0]), int(strides[1])
+    pt, pl, pb, pr = (int(p) for p in pads)
+    k = weights.shape[-1]
+    n, c, h, w = x.shape
+    out_h = pooled_extent(h, kh, sh, pt, pb, ceil_mode)
+    out_w = pooled_extent(w, kw, sw, pl, pr, ceil_mode)
+    acc_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    if h == 0 or w == 0:
+        return x.new_empty((n, c, 0 if h == 0 else out_h, 0 if w == 0 else out_w))
+
+    # Padded cells (and the extra tail a ceil_mode window may need) are -inf, so they rank last;
+    # the rank mask below then drops every rank beyond the window's real cells.
+    extra_h = torch.sym_max((out_h - 1) * sh + kh - (h + pt + pb), 0)
+    extra_w = torch.sym_max((out_w - 1) * sw + kw - (w + pl + pr), 0)
+    padded = pt or pl or pb or pr or ceil_mode
+    xp = F.pad(x, (pl, pr + extra_w, pt, pb + extra_h), value=float("-inf")) if padded else x
+    windows = xp.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :out_h, :out_w]
+    values = windows.reshape(n, c, out_h, out_w, kh * kw)
+    top = values.topk(k, dim=-1, largest=True, sorted=True).values.to(acc_dtype)
+    if padded:
+        mask = _real_rank_mask(out_h, out_w, h, w, (kh, kw), (sh, sw), (pt, pl), k, x.device)
+        # Select before multiplying: a masked -inf times its weight would give a NaN gradient.
+        top = torch.where(mask, top, torch.zeros((), dtype=acc_dtype, device=x.device))
+    wt = weights.to(acc_dtype)
+    if wt.dim() == 2:  # per channel (C, k)
+        wt = wt[:, None, None, :]
+    return (top * wt).sum(-1).to(x.dtype)

@@ -1,0 +1,222 @@
+"""``SortedWeightedPool2d``: sorted weighted pooling as a trainable PyTorch layer."""
+
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from .functional import pooled_extent, sorted_weighted_pool2d
+
+__all__ = ["SortedWeightedPool2d", "MAX_WINDOW_CELLS", "MAX_INIT_WEIGHT"]
+
+MAX_WINDOW_CELLS = 64
+_MAX_STRIDE = 2**31 - 1
+# init="max" with normalize=True: softmax(logits)[0] == MAX_INIT_WEIGHT (the other ranks share the
+# rest equally). Not exactly 1 so that the other logits still get a useful gradient.
+MAX_INIT_WEIGHT = 0.99
+
+_IntPair = Union[int, Sequence[int]]
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _pair(name: str, value) -> Tuple[int, int]:
+    if _is_int(value):
+        return (value, value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
+        return (value[0], value[1])
+    raise TypeError(f"SortedWeightedPool2d: {name} must be an int or a pair of ints, got {value!r}")
+
+
+def _pads(value) -> Tuple[int, int, int, int]:
+    if _is_int(value):
+        return (value,) * 4
+    if isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
+        if len(value) == 2:
+            return (value[0], value[1], value[0], value[1])
+        if len(value) == 4:
+            return tuple(value)
+    raise TypeError(
+        "SortedWeightedPool2d: padding must be an int, a pair (h, w) or a 4-tuple "
+        f"(top, left, bottom, right) of ints, got {value!r}"
+    )
+
+
+class SortedWeightedPool2d(nn.Module):
+    r"""Sorted weighted pooling (S. Singla, 2017).
+
+    For every pooling window of the input (N, C, H, W) the real (non-padded) values are sorted
+    largest first and the top ``k = pool_range`` are combined as ``sum_i w[i] * v[i]``, where ``w``
+    is the softmax of ``k`` learned logits (``normalize=True``) or the raw learned values
+    (``normalize=False``), shared by all channels or one ``k``-vector per channel. ``w[0]``
+    multiplies the largest value; ``pool_range=1`` is max pooling. The exact contract (padding,
+    NaN, shape rule = ONNX MaxPool incl. ceil_mode) is ``docs/operator.md``.
+
+    Args:
+        pool_range: k, the number of ranks kept, ``1 <= k <= kernel cells``.
+        kernel_size: int or (kh, kw); ``kh * kw <= 64``.
+        stride: int or (sh, sw); default ``kernel_size``.
+        padding: int, (h, w) or (top, left, bottom, right); each pad ``< kernel`` on its axis.
+            Padded cells are not values: a window with fewer than k real cells uses the ranks it
+            has and the missing ranks add 0 (weights are not renormalised).
+        ceil_mode: MaxPool's ceil_mode.
+        channels: None for k shared logits; an int C for C*k per-channel logits (the parameter has
+            shape (C, k), i.e. channel-major ``weights[c * k + i]`` when flattened).
+        normalize: softmax the logits (True) or use the parameter values as weights (False).
+        init: "max" starts as max pooling (softmax: weight[0] = ``MAX_INIT_WEIGHT`` = 0.99 and
+            the rest share 0.01; raw: exactly [1, 0, ..., 0]); "mean" starts as the mean of the
+            top k (equal logits; raw 1/k).
+
+    Input: (N, C, H, W) or unbatched (C, H, W). Output: same rank, spatial extents by MaxPool's
+    formula. float32, float16 and bfloat16 inputs accumulate in float32 (float64 in float64).
+    The parameter is ``logits`` (raw weights when ``normalize=False``); ``weights()`` returns
+    the effective weights in float32.
+    """
+
+    def __init__(
+        self,
+        pool_range: int,
+        kernel_size: _IntPair = 2,
+        stride: Optional[_IntPair] = None,
+        padding: Union[int, Sequence[int]] = 0,
+        ceil_mode: bool = False,
+        channels: Optional[int] = None,
+        normalize: bool = True,
+        init: str = "max",
+    ) -> None:
+        super().__init__()
+        kh, kw = _pair("kernel_size", kernel_size)
+        if kh < 1 or kw < 1:
+            raise ValueError(f"SortedWeightedPool2d: kernel_size = ({kh}, {kw}) is invalid: each dimension must be >= 1")
+        if kh * kw > MAX_WINDOW_CELLS:
+            raise ValueError(
+                f"SortedWeightedPool2d: kernel_size = ({kh}, {kw}) is invalid: the window may hold at most "
+                f"{MAX_WINDOW_CELLS} cells (kernel_h * kernel_w = {kh * kw})"
+            )
+        sh, sw = (kh, kw) if stride is None else _pair("stride", stride)
+        if not (1 <= sh <= _MAX_STRIDE and 1 <= sw <= _MAX_STRIDE):
+            raise ValueError(
+                f"SortedWeightedPool2d: stride = ({sh}, {sw}) is invalid: each stride must be in [1, {_MAX_STRIDE}]"
+            )
+        pads = _pads(padding)
+        for i, p in enumerate(pads):
+            kern = kh if i % 2 == 0 else kw
+            if not 0 <= p < kern:
+                axis = "kernel_h" if i % 2 == 0 else "kernel_w"
+                raise ValueError(
+                    f"SortedWeightedPool2d: padding (top, left, bottom, right) = {pads} is invalid: each pad must "
+                    f"satisfy 0 <= pad < kernel size along its axis ({axis} = {kern})"
+                )
+        if not isinstance(ceil_mode, bool) and ceil_mode not in (0, 1):
+            raise ValueError(f"SortedWeightedPool2d: ceil_mode = {ceil_mode!r} is invalid: must be a bool (or 0/1)")
+        if not _is_int(pool_range):
+            raise TypeError(f"SortedWeightedPool2d: pool_range must be an int, got {pool_range!r}")
+        cells = kh * kw
+        if not 1 <= pool_range <= cells:
+            raise ValueError(
+                f"SortedWeightedPool2d: pool_range = {pool_range} is invalid: must satisfy "
+                f"1 <= pool_range <= kernel_h * kernel_w = {cells}"
+            )
+        if channels is not None and (not _is_int(channels) or channels < 1):
+            raise ValueError(f"SortedWeightedPool2d: channels = {channels!r} is invalid: must be None or an int >= 1")
+        if init not in ("max", "mean"):
+            raise ValueError(f"SortedWeightedPool2d: init = {init!r} is invalid: must be 'max' or 'mean'")
+        if not isinstance(normalize, bool):
+            raise TypeError(f"SortedWeightedPool2d: normalize must be a bool, got {normalize!r}")
+
+        self.pool_range = pool_range
+        self.kernel_size = (kh, kw)
+        self.stride = (sh, sw)
+        self.padding = pads  # (top, left, bottom, right)
+        self.ceil_mode = bool(ceil_mode)
+        self.channels = channels
+        self.normalize = normalize
+        self.init = init
+        shape = (pool_range,) if channels is None else (channels, pool_range)
+        self.logits = nn.Parameter(torch.empty(shape))
+        # Set by sortpool_torch.onnx_export_mode: the baked effective weights (list of floats);
+        # when not None, forward calls the export custom op instead of the functional form.
+        self._export_weights: Optional[List[float]] = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        k = self.pool_range
+        with torch.no_grad():
+            if self.normalize:
+                self.logits.zero_()
+                if self.init == "max" and k > 1:
+                    # softmax([L, 0, ..., 0])[0] = e^L / (e^L + k - 1) = MAX_INIT_WEIGHT
+                    self.logits[..., 0] = math.log(MAX_INIT_WEIGHT * (k - 1) / (1.0 - MAX_INIT_WEIGHT))
+            else:
+                if self.init == "max":
+                    self.logits.zero_()
+                    self.logits[..., 0] = 1.0
+                else:
+                    self.logits.fill_(1.0 / k)
+
+    def weights(self) -> torch.Tensor:
+        """Effective weights, shape (k,) or (C, k): softmax(logits) or the raw values; float32
+        (float64 when the layer is float64), whatever the parameter's dtype."""
+        w = self.logits if self.logits.dtype == torch.float64 else self.logits.float()
+        return torch.softmax(w, dim=-1) if self.normalize else w
+
+    def output_size(self, height: int, width: int) -> Tuple[int, int]:
+        """Output (H_out, W_out) for an input of (height, width) (MaxPool's formula)."""
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        pt, pl, pb, pr = self.padding
+        return (
+            int(pooled_extent(height, kh, sh, pt, pb, self.ceil_mode)) if height else 0,
+            int(pooled_extent(width, kw, sw, pl, pr, self.ceil_mode)) if width else 0,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        unbatched = x.dim() == 3
+        if unbatched:
+            x = x.unsqueeze(0)
+        if x.dim() != 4:
+            raise ValueError(
+                f"SortedWeightedPool2d: expected a (N, C, H, W) or (C, H, W) input, got shape {tuple(x.shape)}"
+            )
+        if self.channels is not None and x.shape[1] != self.channels:
+            raise ValueError(
+                f"SortedWeightedPool2d: the layer has per-channel weights for {self.channels} channels "
+                f"but the input has C = {x.shape[1]}"
+            )
+        kh, kw = self.kernel_size
+        pt, pl, pb, pr = self.padding
+        h, w = x.shape[2], x.shape[3]
+        if (h > 0 and h + pt + pb < kh) or (w > 0 and w + pl + pr < kw):
+            raise ValueError(
+                f"SortedWeightedPool2d: input {tuple(x.shape)} is smaller than the window: padded size "
+                f"{h + pt + pb}x{w + pl + pr} < kernel {kh}x{kw}"
+            )
+        if self._export_weights is not None:
+            y = torch.ops.sortpool.sorted_weighted_pool(
+                x,
+                list(self.kernel_size),
+                list(self.stride),
+                list(self.padding),
+                int(self.ceil_mode),
+                self.pool_range,
+                self._export_weights,
+            )
+        else:
+            y = sorted_weighted_pool2d(x, self.weights(), self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        return y.squeeze(0) if unbatched else y
+
+    def extra_repr(self) -> str:
+        s = (
+            f"pool_range={self.pool_range}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, ceil_mode={self.ceil_mode}"
+        )
+        if self.channels is not None:
+            s += f", channels={self.channels}"
+        if not self.normalize:
+            s += ", normalize=False"
+        return s

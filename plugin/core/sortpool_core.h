@@ -1,0 +1,376 @@
+// sortpool_core.h - the one definition of the SortedWeightedPool operator.
+//
+// Everything a backend needs to agree on lives here: the op's identity, attribute validation,
+// the output-shape rule and the per-window math. The ONNX Runtime CPU op and the TensorRT CUDA
+// kernel are thin adapters over this header. docs/operator.md is the contract; this file is its
+// executable form, so change the doc first.
+//
+// The header compiles with a plain C++17 compiler (g++) and with nvcc. Functions marked
+// SORTPOOL_HD are callable from host and device code; the validation helpers that build
+// std::string messages are host-only.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#if defined(__CUDACC__)
+#define SORTPOOL_HD __host__ __device__ __forceinline__
+#else
+#define SORTPOOL_HD inline
+#endif
+
+namespace sortpool {
+
+// ---------------------------------------------------------------------------------------------
+// Identity and limits
+// ---------------------------------------------------------------------------------------------
+constexpr const char* kOpDomain = "sortpool";
+constexpr int kOpDomainVersion = 1;
+constexpr const char* kOpType = "SortedWeightedPool";  // also the TensorRT plugin name
+
+// Largest window (kernel_h * kernel_w cells) and therefore largest pool_range. The per-window
+// buffer lives in registers/stack, so it has to be bounded; 64 covers 8x8 windows.
+constexpr int kMaxWindowCells = 64;
+// Strides and spatial extents are bounded so that every index expression below fits in int64
+// with a wide margin, whatever the batch and channel counts.
+constexpr int64_t kMaxStride = std::numeric_limits<int32_t>::max();
+constexpr int64_t kMaxSpatialExtent = std::numeric_limits<int32_t>::max();
+
+// ---------------------------------------------------------------------------------------------
+// Validated attributes
+// ---------------------------------------------------------------------------------------------
+struct PoolGeometry {
+    int64_t kernel_h = 2, kernel_w = 2;
+    int64_t stride_h = 2, stride_w = 2;
+    int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+    int64_t ceil_mode = 0;
+    int64_t pool_range = 1;  // k
+};
+
+// Attribute values exactly as a host read them (ONNX attributes, TensorRT plugin fields, ...).
+// A `has_*` flag of false means "absent, use the default".
+struct RawAttributes {
+    bool has_kernel_shape = false;
+    std::vector<int64_t> kernel_shape;
+    bool has_strides = false;
+    std::vector<int64_t> strides;
+    bool has_pads = false;
+    std::vector<int64_t> pads;
+    bool has_ceil_mode = false;
+    int64_t ceil_mode = 0;
+    bool has_pool_range = false;
+    int64_t pool_range = 0;
+    bool has_weights = false;
+    std::vector<float> weights;
+};
+
+// Everything a kernel needs: geometry plus the weights (k shared, or C*k per channel).
+struct PoolConfig {
+    PoolGeometry geometry;
+    std::vector<float> weights;
+    // Weight offset of channel c is c * channel_weight_stride(): 0 for shared weights.
+    int64_t channel_weight_stride() const { return per_channel() ? geometry.pool_range : 0; }
+    bool per_channel() const { return static_cast<int64_t>(weights.size()) != geometry.pool_range; }
+    // Number of channels the weights were written for; 0 for shared weights.
+    int64_t weight_channels() const {
+        return per_channel() ? static_cast<int64_t>(weights.size()) / geometry.pool_range : 0;
+    }
+};
+
+namespace detail {
+inline std::string list_to_string(const std::vector<int64_t>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+}
+inline std::string attr_error(const char* name, const std::string& value, const std::string& why) {
+    return std::string(kOpType) + ": attribute '" + name + "' = " + value + " is invalid: " + why;
+}
+}  // namespace detail
+
+// Checks the attributes against the contract and fills `out`. Returns "" on success, otherwise a
+// message that names the attribute, its value and the rule it breaks.
+inline std::string parse_attributes(const RawAttributes& raw, PoolConfig* out) {
+    using detail::attr_error;
+    using detail::list_to_string;
+    PoolConfig cfg;
+    PoolGeometry& g = cfg.geometry;
+
+    if (raw.has_kernel_shape) {
+        const auto& ks = raw.kernel_shape;
+        if (ks.size() != 2)
+            return attr_error("kernel_shape", list_to_string(ks), "expected 2 values [kernel_h, kernel_w]");
+        if (ks[0] < 1 || ks[1] < 1)
+            return attr_error("kernel_shape", list_to_string(ks), "each kernel dimension must be >= 1");
+        if (ks[0] > kMaxWindowCells || ks[1] > kMaxWindowCells || ks[0] * ks[1] > kMaxWindowCells)
+            return attr_error("kernel_shape", list_to_string(ks),
+                              "the window may hold at most " + std::to_string(kMaxWindowCells) +
+                                  " cells (kernel_h * kernel_w)");
+        g.kernel_h = ks[0];
+        g.kernel_w = ks[1];
+    }
+
+    g.stride_h = g.kernel_h;  // default stride = kernel_shape
+    g.stride_w = g.kernel_w;
+    if (raw.has_strides) {
+        const auto& st = raw.strides;
+        if (st.size() != 2) return attr_error("strides", list_to_string(st), "expected 2 values [stride_h, stride_w]");
+        if (st[0] < 1 || st[1] < 1 || st[0] > kMaxStride || st[1] > kMaxStride)
+            return attr_error("strides", list_to_string(st),
+                              "each stride must be in [1, " + std::to_string(kMaxStride) + "]");
+        g.stride_h = st[0];
+        g.stride_w = st[1];
+    }
+
+    if (raw.has_pads) {
+        const auto& p = raw.pads;
+        if (p.size() != 4)
+            return attr_error("pads", list_to_string(p), "expected 4 values [top, left, bottom, right]");
+        for (int i = 0; i < 4; ++i) {
+            const int64_t kernel = (i % 2 == 0) ? g.kernel_h : g.kernel_w;
+            if (p[i] < 0 || p[i] >= kernel)
+                return attr_error("pads", list_to_string(p),
+                                  "each pad must satisfy 0 <= pad < kernel size along its axis (" +
+                                      std::string(i % 2 == 0 ? "kernel_h = " : "kernel_w = ") +
+                                      std::to_string(kernel) + ")");
+        }
+        g.pad_top = p[0];
+        g.pad_left = p[1];
+        g.pad_bottom = p[2];
+        g.pad_right = p[3];
+    }
+
+    if (raw.has_ceil_mode) {
+        if (raw.ceil_mode != 0 && raw.ceil_mode != 1)
+            return attr_error("ceil_mode", std::to_string(raw.ceil_mode), "must be 0 or 1");
+        g.ceil_mode = raw.ceil_mode;
+    }
+
+    const int64_t cells = g.kernel_h * g.kernel_w;
+    if (!raw.has_pool_range)
+        return attr_error("pool_range", "(missing)", "the attribute is required (1 <= pool_range <= window cells)");
+    if (raw.pool_range < 1 || raw.pool_range > cells)
+        return attr_error("pool_range", std::to_string(raw.pool_range),
+                          "must satisfy 1 <= pool_range <= kernel_h * kernel_w = " + std::to_string(cells));
+    g.pool_range = raw.pool_range;
+
+    if (!raw.has_weights)
+        return attr_error("weights", "(missing)", "the attribute is required (pool_range or C * pool_range floats)");
+    const auto n = static_cast<int64_t>(raw.weights.size());
+    if (n == 0 || n % g.pool_range != 0)
+        return attr_error("weights", std::to_string(n) + " values",
+                          "expected pool_range = " + std::to_string(g.pool_range) +
+                              " shared values or C * pool_range per-channel values");
+    for (int64_t i = 0; i < n; ++i) {
+        const float w = raw.weights[static_cast<size_t>(i)];
+        if (!(w - w == 0.0f))  // false for NaN and +-inf
+            return attr_error("weights", "weights[" + std::to_string(i) + "] = " + std::to_string(w),
+                              "weights must be finite");
+    }
+    cfg.weights = raw.weights;
+    *out = cfg;
+    return "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape rule (ONNX MaxPool's formula)
+// ---------------------------------------------------------------------------------------------
+// Output extent along one axis; may be <= 0 when the padded input is smaller than the window,
+// which callers must report as an error.
+SORTPOOL_HD int64_t pooled_extent(int64_t in, int64_t kernel, int64_t stride, int64_t pad_head,
+                                  int64_t pad_tail, int64_t ceil_mode) {
+    const int64_t span = in + pad_head + pad_tail - kernel;
+    if (span < 0) return 0;
+    int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    // In ceil mode the last window must still start inside the input or the head padding.
+    if (ceil_mode && (out - 1) * stride >= in + pad_head) --out;
+    return out;
+}
+
+struct Shape4 {
+    int64_t n = 0, c = 0, h = 0, w = 0;
+};
+
+constexpr int64_t kUnknownDim = -1;
+
+// Checks an input shape against a config and computes the output shape. Returns "" on success.
+// A negative input dimension means "not known yet" (symbolic, at graph-build time): the checks
+// that need it are skipped and the output dimension it decides is kUnknownDim.
+inline std::string infer_output_shape(const PoolConfig& cfg, const std::vector<int64_t>& in_dims, Shape4* out) {
+    const PoolGeometry& g = cfg.geometry;
+    const std::string dims_text = detail::list_to_string(in_dims);
+    if (in_dims.size() != 4)
+        return std::string(kOpType) + ": input X must have rank 4 (N, C, H, W), got rank " +
+               std::to_string(in_dims.size()) + " " + dims_text;
+    const auto known = [](int64_t d) { return d >= 0; };
+    const Shape4 x{in_dims[0], in_dims[1], in_dims[2], in_dims[3]};
+    if (x.h > kMaxSpatialExtent || x.w > kMaxSpatialExtent)
+        return std::string(kOpType) + ": input X spatial size " + dims_text + " exceeds the supported maximum " +
+               std::to_string(kMaxSpatialExtent);
+    if (cfg.per_channel() && known(x.c) && x.c != cfg.weight_channels())
+        return std::string(kOpType) + ": per-channel weights were given for " + std::to_string(cfg.weight_channels()) +
+               " channels (" + std::to_string(cfg.weights.size()) + " values / pool_range " +
+               std::to_string(g.pool_range) + ") but input X has C = " + std::to_string(x.c);
+    Shape4 y{known(x.n) ? x.n : kUnknownDim, known(x.c) ? x.c : kUnknownDim, kUnknownDim, kUnknownDim};
+    // An empty spatial extent has no window and gives an empty output; otherwise a padded input
+    // smaller than the window is an error, as in MaxPool.
+    const int64_t extents[2][5] = {{x.h, g.kernel_h, g.stride_h, g.pad_top, g.pad_bottom},
+                                   {x.w, g.kernel_w, g.stride_w, g.pad_left, g.pad_right}};
+    int64_t* outs[2] = {&y.h, &y.w};
+    for (int axis = 0; axis < 2; ++axis) {
+        const int64_t* e = extents[axis];
+        if (!known(e[0])) continue;
+        if (e[0] == 0) {
+            *outs[axis] = 0;
+            continue;
+        }
+        *outs[axis] = pooled_extent(e[0], e[1], e[2], e[3], e[4], g.ceil_mode);
+        if (*outs[axis] <= 0)
+            return std::string(kOpType) + ": input X " + dims_text + " is smaller than the window along " +
+                   (axis == 0 ? "H" : "W") + ": padded size " + std::to_string(e[0] + e[3] + e[4]) + " < kernel " +
+                   std::to_string(e[1]);
+    }
+    *out = y;
+    return "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-window math
+// ---------------------------------------------------------------------------------------------
+SORTPOOL_HD float quiet_nan() {
+#if defined(__CUDA_ARCH__)
+    return __int_as_float(0x7fc00000);
+#else
+    return std::numeric_limits<float>::quiet_NaN();
+#endif
+}
+
+// w * v + acc with one rounding per operation on every host: no fused multiply-add, so the CPU
+// op and the CUDA kernel produce bit-identical results (nvcc would otherwise contract to FMA).
+SORTPOOL_HD float mul_add_unfused(float w, float v, float acc) {
+#if defined(__CUDA_ARCH__)
+    return __fadd_rn(__fmul_rn(w, v), acc);
+#else
+    return w * v + acc;  // built with -ffp-contract=off
+#endif
+}
+
+// Sorts the first k of vals[0..n) into descending order in place (partial selection sort: k and n
+// are at most kMaxWindowCells and usually 4) and returns sum_i weights[i] * vals[i] over the
+// min(n, k) ranks that exist. vals must hold no NaN (callers check).
+template <int MaxCells>
+SORTPOOL_HD float weighted_top_k(float* vals, int n, int k, const float* weights) {
+    const int ranks = n < k ? n : k;
+    float acc = 0.0f;
+    for (int i = 0; i < ranks; ++i) {
+        int best = i;
+        for (int j = i + 1; j < n; ++j)
+            if (vals[j] > vals[best]) best = j;
+        const float top = vals[best];
+        vals[best] = vals[i];
+        vals[i] = top;
+        acc = mul_add_unfused(weights[i], top, acc);
+    }
+    return acc;
+}
+
+// One output value: the window of output cell (oh, ow) over one (n, c) plane.
+//   load(h, w) -> float reads the input plane at in-range coordinates only.
+//   weights points at the k weights for this channel.
+// Padded cells are not values; a NaN anywhere in the window makes the result NaN.
+template <int MaxCells, typename LoadFn>
+SORTPOOL_HD float pool_window(const LoadFn& load, int64_t in_h, int64_t in_w, const PoolGeometry& g,
+                              int64_t oh, int64_t ow, const float* weights) {
+    const int64_t h0 = oh * g.stride_h - g.pad_top;
+    const int64_t w0 = ow * g.stride_w - g.pad_left;
+    const int64_t h_begin = h0 < 0 ? 0 : h0;
+    const int64_t w_begin = w0 < 0 ? 0 : w0;
+    const int64_t h_end = (h0 + g.kernel_h) < in_h ? (h0 + g.kernel_h) : in_h;
+    const int64_t w_end = (w0 + g.kernel_w) < in_w ? (w0 + g.kernel_w) : in_w;
+    float vals[MaxCells];
+    int n = 0;
+    bool saw_nan = false;
+    for (int64_t h = h_begin; h < h_end; ++h) {
+        for (int64_t w = w_begin; w < w_end; ++w) {
+            const float v = load(h, w);
+            saw_nan |= (v != v);
+            vals[n++] = v;
+        }
+    }
+    if (saw_nan) return quiet_nan();
+    return weighted_top_k<MaxCells>(vals, n, static_cast<int>(g.pool_range), weights);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage conversions shared by the hosts (IEEE binary16 and bfloat16 as raw bits)
+// ---------------------------------------------------------------------------------------------
+SORTPOOL_HD float bits_to_float(uint32_t bits) {
+#if defined(__CUDA_ARCH__)
+    return __uint_as_float(bits);
+#else
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+#endif
+}
+
+SORTPOOL_HD uint32_t float_to_bits(float f) {
+#if defined(__CUDA_ARCH__)
+    return __float_as_uint(f);
+#else
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    return bits;
+#endif
+}
+
+SORTPOOL_HD float half_bits_to_float(uint16_t h) {
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+    const uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t mant = h & 0x3ffu;
+    if (exp == 0x1f) return bits_to_float(sign | 0x7f800000u | (mant << 13));  // inf / NaN
+    if (exp != 0) return bits_to_float(sign | ((exp + 112u) << 23) | (mant << 13));
+    if (mant == 0) return bits_to_float(sign);  // +-0
+    // Subnormal half: value = mant * 2^-24, exact in float.
+    const float magnitude = static_cast<float>(mant) * 5.9604644775390625e-8f;
+    return sign ? -magnitude : magnitude;
+}
+
+// Round to nearest, ties to even; overflow gives inf, NaN stays NaN.
+SORTPOOL_HD uint16_t float_to_half_bits(float f) {
+    const uint32_t x = float_to_bits(f);
+    const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+    const uint32_t abs = x & 0x7fffffffu;
+    if (abs >= 0x7f800000u) return static_cast<uint16_t>(sign | (abs > 0x7f800000u ? 0x7e00u : 0x7c00u));
+    if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to >= 65520: inf
+    if (abs >= 0x38800000u) {                                            // normal half
+        const uint32_t mant_shifted = abs - 0x38000000u;                 // rebias exponent 127 -> 15
+        const uint32_t round_bit = 0x1000u, sticky = mant_shifted & 0x1fffu;
+        uint32_t r = mant_shifted >> 13;
+        if (sticky > round_bit || (sticky == round_bit && (r & 1u))) ++r;
+        return static_cast<uint16_t>(sign | r);
+    }
+    if (abs < 0x33000000u) return sign;  // below half the smallest subnormal: +-0
+    // Subnormal half.
+    const uint32_t exp = abs >> 23;
+    const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
+    const uint32_t shift = 126u - exp;  // 14..24
+    uint32_t r = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1u), half_ulp = 1u << (shift - 1u);
+    if (rem > half_ulp || (rem == half_ulp && (r & 1u))) ++r;
+    return static_cast<uint16_t>(sign | r);
+}
+
+SORTPOOL_HD float bfloat16_bits_to_float(uint16_t b) { return bits_to_float(static_cast<uint32_t>(b) << 16); }
+
+SORTPOOL_HD uint16_t float_to_bfloat16_bits(float f) {
+    const uint32_t x = float_to_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // quiet NaN
+    const uint32_t rounding = 0x7fffu + ((x >> 16) & 1u);
+    return static_cast<uint16_t>((x + rounding) >> 16);
+}
+
+}  // namespace sortpool

@@ -1,0 +1,50 @@
+"""Where the native libraries are: bundled in the package (pip install .) or in a CMake build tree."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_REPO_ROOT = _PACKAGE_DIR.parent.parent
+
+ORT_LIBRARY_NAME = "libsortpool_ort.so"
+TRT_PLUGIN_NAME = "libsortpool_trt_plugin.so"
+
+
+def _candidates(name: str, build_subdir: str, env_var: str) -> list[Path]:
+    found: list[Path] = []
+    if os.environ.get(env_var):
+        found.append(Path(os.environ[env_var]))
+    found.append(_PACKAGE_DIR / "lib" / name)
+    # A source checkout: the build folders used by dev.sh and by plain CMake builds, newest first.
+    builds = sorted(_REPO_ROOT.glob(f"build/*/{build_subdir}/{name}"), key=lambda p: p.stat().st_mtime, reverse=True)
+    found.extend(builds)
+    return found
+
+
+def _first_existing(paths: list[Path]) -> str | None:
+    for path in paths:
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def ort_library_path() -> str:
+    """Path of the ONNX Runtime custom-op library (libsortpool_ort.so).
+
+    Looks at $SORTPOOL_ORT_LIBRARY, then the copy bundled in the package, then a CMake build tree
+    of a source checkout. Raises FileNotFoundError naming the places it looked.
+    """
+    paths = _candidates(ORT_LIBRARY_NAME, "plugin/ort", "SORTPOOL_ORT_LIBRARY")
+    found = _first_existing(paths)
+    if found is None:
+        raise FileNotFoundError(
+            f"sortpool: {ORT_LIBRARY_NAME} was not found (looked in: {', '.join(str(p) for p in paths)}); "
+            "install the package with `pip install .` or build it with CMake")
+    return found
+
+
+def trt_plugin_path() -> str | None:
+    """Path of the TensorRT plugin library (libsortpool_trt_plugin.so), or None when it was not built
+    (it needs nvcc at build time). $SORTPOOL_TRT_PLUGIN overrides the search."""
+    return _first_existing(_candidates(TRT_PLUGIN_NAME, "plugin/tensorrt", "SORTPOOL_TRT_PLUGIN"))
