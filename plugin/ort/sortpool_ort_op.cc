@@ -147,11 +147,12 @@ std::string fresh_symbol() {
     return std::string(kOpType) + "_dim" + std::to_string(counter++);
 }
 
-// Shape inference at graph resolution, written against the C API so that attribute errors are
-// reported with their names before any kernel exists. Symbolic N and C pass through; a symbolic
-// H or W gives an unknown output extent.
+// Shape inference at graph resolution, written against the C API. Symbolic N and C pass through;
+// a symbolic H or W gives a symbolic output extent. ONNX Runtime only logs a failed custom-op
+// shape inference, so the same checks run again (and are reported) at kernel creation and Compute.
 OrtStatus* ORT_API_CALL infer_output_type_shape(const OrtCustomOp*, OrtShapeInferContext* ctx) noexcept {
     const OrtApi& api = Ort::GetApi();
+    const auto fail = [&api](const std::string& msg) { return api.CreateStatus(ORT_INVALID_ARGUMENT, msg.c_str()); };
     try {
         PoolConfig cfg;
         std::string error = parse_attributes(read_attributes(api, ctx), &cfg);
