@@ -14,12 +14,25 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if defined(__CUDACC__)
 #define SORTPOOL_HD __host__ __device__ __forceinline__
 #else
 #define SORTPOOL_HD inline
+#endif
+
+// Full unrolling of compile-time loops, so fixed-size windows become straight-line code that a
+// CPU compiler can vectorise across windows.
+#if defined(__CUDA_ARCH__)
+#define SORTPOOL_UNROLL _Pragma("unroll")
+#elif defined(__clang__)
+#define SORTPOOL_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define SORTPOOL_UNROLL _Pragma("GCC unroll 128")
+#else
+#define SORTPOOL_UNROLL
 #endif
 
 namespace sortpool {
@@ -275,6 +288,55 @@ SORTPOOL_HD float weighted_top_k(float* vals, int n, int k, const float* weights
         acc = mul_add_unfused(weights[i], top, acc);
     }
     return acc;
+}
+
+// The same math for a window whose size is known at compile time and whose cells all lie inside
+// the input (no clipping): a branch-free sorting network, so a CPU loop over output columns
+// vectorises and GPU threads do not diverge. vals holds the KH*KW cells; K ranks are kept.
+// Gives the same value as weighted_top_k (equal values are interchangeable).
+namespace detail {
+// Compile-time unrolled pieces (fold expressions rather than loops, so every compiler emits
+// straight-line code: a CPU compiler then vectorises the caller's loop over windows).
+template <int I, int N>
+SORTPOOL_HD void compare_exchange_desc(float (&v)[N]) {
+    if constexpr (I + 1 < N) {
+        const float a = v[I], b = v[I + 1];
+        v[I] = a > b ? a : b;
+        v[I + 1] = a > b ? b : a;
+    }
+}
+template <int Start, int N, int... Js>
+SORTPOOL_HD void odd_even_pass(float (&v)[N], std::integer_sequence<int, Js...>) {
+    (compare_exchange_desc<Start + 2 * Js, N>(v), ...);
+}
+template <int N, int... Passes>
+SORTPOOL_HD void odd_even_sort_desc(float (&v)[N], std::integer_sequence<int, Passes...>) {
+    (odd_even_pass<(Passes & 1), N>(v, std::make_integer_sequence<int, N / 2>{}), ...);
+}
+template <int N, int... Is>
+SORTPOOL_HD bool any_nan(const float (&v)[N], std::integer_sequence<int, Is...>) {
+    return ((v[Is] != v[Is]) | ...);
+}
+template <int N, int... Is>
+SORTPOOL_HD float weighted_sum_in_rank_order(const float (&v)[N], const float* w, std::integer_sequence<int, Is...>) {
+    float acc = 0.0f;
+    ((acc = mul_add_unfused(w[Is], v[Is], acc)), ...);
+    return acc;
+}
+}  // namespace detail
+
+// The same math for a window whose size is known at compile time and whose cells all lie inside
+// the input (no clipping): an odd-even transposition sorting network without branches, so a CPU
+// loop over output columns vectorises and GPU threads do not diverge. vals holds the N = KH*KW
+// cells; K ranks are kept. Gives the value weighted_top_k gives (equal values are
+// interchangeable), with the same rounding order.
+template <int N, int K>
+SORTPOOL_HD float weighted_top_k_fixed(float (&vals)[N], const float* weights) {
+    static_assert(K >= 1 && K <= N, "pool_range must be in [1, window cells]");
+    const bool saw_nan = detail::any_nan(vals, std::make_integer_sequence<int, N>{});
+    detail::odd_even_sort_desc(vals, std::make_integer_sequence<int, N>{});
+    const float acc = detail::weighted_sum_in_rank_order(vals, weights, std::make_integer_sequence<int, K>{});
+    return saw_nan ? quiet_nan() : acc;
 }
 
 // One output value: the window of output cell (oh, ow) over one (n, c) plane.

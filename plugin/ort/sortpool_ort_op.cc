@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sortpool_core.h"
@@ -60,7 +61,53 @@ struct PoolJob {
     const PoolConfig* cfg = nullptr;
     int64_t rows_per_task = 1;  // output rows handled by one task
     int64_t tasks_per_plane = 1;
+    void (*interior)(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, T*) = nullptr;
 };
+
+template <int KW, typename T, int N, int... Is>
+inline void gather_window(float (&v)[N], const T* const* rows, int64_t col, std::integer_sequence<int, Is...>) {
+    ((v[Is] = Element<T>::load(rows[Is / KW][col + Is % KW])), ...);
+}
+
+// Output columns [begin, end) of one row whose windows lie wholly inside the input, for a window
+// size known at compile time (SW = 0: stride read at run time). The loop body is branch-free, so
+// the compiler vectorises it across columns.
+template <int KH, int KW, int K, int SW, typename T>
+void pool_interior_columns(const T* x, int64_t in_w, int64_t h0, int64_t stride_w_runtime, int64_t pad_left,
+                           int64_t begin, int64_t end, const float* weights, T* y_row) {
+    const int64_t sw = SW ? SW : stride_w_runtime;
+    const T* rows[KH];
+    for (int r = 0; r < KH; ++r) rows[r] = x + (h0 + r) * in_w - pad_left;
+    float w[K];
+    for (int i = 0; i < K; ++i) w[i] = weights[i];
+    for (int64_t ow = begin; ow < end; ++ow) {
+        float v[KH * KW];
+        gather_window<KW>(v, rows, ow * sw, std::make_integer_sequence<int, KH * KW>{});
+        y_row[ow] = Element<T>::store(weighted_top_k_fixed<KH * KW, K>(v, w));
+    }
+}
+
+template <typename T>
+using InteriorFn = void (*)(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, T*);
+
+template <int KH, int KW, int SW, typename T, int... Ks>
+InteriorFn<T> pick_k(int64_t k, std::integer_sequence<int, Ks...>) {
+    InteriorFn<T> fn = nullptr;
+    ((k == Ks + 1 ? (fn = &pool_interior_columns<KH, KW, Ks + 1, SW, T>, 0) : 0), ...);
+    return fn;
+}
+
+// The compile-time fast path for the windows people use most (2x2 and 3x3), or nullptr.
+template <typename T>
+InteriorFn<T> interior_fn(const PoolGeometry& g) {
+    if (g.kernel_h == 2 && g.kernel_w == 2)
+        return g.stride_w == 2 ? pick_k<2, 2, 2, T>(g.pool_range, std::make_integer_sequence<int, 4>{})
+                               : pick_k<2, 2, 0, T>(g.pool_range, std::make_integer_sequence<int, 4>{});
+    if (g.kernel_h == 3 && g.kernel_w == 3)
+        return g.stride_w == 2 ? pick_k<3, 3, 2, T>(g.pool_range, std::make_integer_sequence<int, 9>{})
+                               : pick_k<3, 3, 0, T>(g.pool_range, std::make_integer_sequence<int, 9>{});
+    return nullptr;
+}
 
 template <int MaxCells, typename T>
 void pool_rows(const PoolJob<T>& job, int64_t plane, int64_t row_begin, int64_t row_end) {
@@ -69,12 +116,25 @@ void pool_rows(const PoolJob<T>& job, int64_t plane, int64_t row_begin, int64_t 
     const float* weights = job.cfg->weights.data() + c * job.cfg->channel_weight_stride();
     const T* x = job.x + plane * job.in.h * job.in.w;
     T* y = job.y + plane * job.out.h * job.out.w;
-    const int64_t in_w = job.in.w;
+    const int64_t in_h = job.in.h, in_w = job.in.w, out_w = job.out.w;
     const auto load = [x, in_w](int64_t h, int64_t w) { return Element<T>::load(x[h * in_w + w]); };
-    for (int64_t oh = row_begin; oh < row_end; ++oh)
-        for (int64_t ow = 0; ow < job.out.w; ++ow)
-            y[oh * job.out.w + ow] =
-                Element<T>::store(pool_window<MaxCells>(load, job.in.h, job.in.w, g, oh, ow, weights));
+    const auto generic = [&](int64_t oh, int64_t ow) {
+        y[oh * out_w + ow] = Element<T>::store(pool_window<MaxCells>(load, in_h, in_w, g, oh, ow, weights));
+    };
+    // Columns whose windows need no clipping: ow * sw - left >= 0 and ow * sw - left + kw <= W.
+    const int64_t col_begin = std::min(out_w, (g.pad_left + g.stride_w - 1) / g.stride_w);
+    const int64_t col_end = std::max(col_begin, std::min(out_w, (in_w + g.pad_left - g.kernel_w) / g.stride_w + 1));
+    const InteriorFn<T> interior = job.interior;
+    for (int64_t oh = row_begin; oh < row_end; ++oh) {
+        const int64_t h0 = oh * g.stride_h - g.pad_top;
+        if (interior == nullptr || h0 < 0 || h0 + g.kernel_h > in_h) {
+            for (int64_t ow = 0; ow < out_w; ++ow) generic(oh, ow);
+            continue;
+        }
+        for (int64_t ow = 0; ow < col_begin; ++ow) generic(oh, ow);
+        interior(x, in_w, h0, g.stride_w, g.pad_left, col_begin, col_end, weights, y + oh * out_w);
+        for (int64_t ow = col_end; ow < out_w; ++ow) generic(oh, ow);
+    }
 }
 
 template <typename T>
@@ -83,7 +143,7 @@ void run_task(void* user_data, size_t task) {
     const int64_t plane = static_cast<int64_t>(task) / job.tasks_per_plane;
     const int64_t row_begin = (static_cast<int64_t>(task) % job.tasks_per_plane) * job.rows_per_task;
     const int64_t row_end = std::min(job.out.h, row_begin + job.rows_per_task);
-    // The window buffer is sized for the common small windows so it stays in registers.
+    // The generic window buffer is sized for the window so that small ones stay in registers.
     const int64_t cells = job.cfg->geometry.kernel_h * job.cfg->geometry.kernel_w;
     if (cells <= 4)
         pool_rows<4>(job, plane, row_begin, row_end);
@@ -123,6 +183,7 @@ struct SortedWeightedPoolKernel {
             job.in = {out.n, out.c, X.Shape()[2], X.Shape()[3]};
             job.out = out;
             job.cfg = &config_;
+            job.interior = interior_fn<T>(config_.geometry);
             // Tasks of about kOutputsPerTask outputs: enough of them to balance the pool's
             // threads, few enough that scheduling stays negligible next to the work.
             constexpr int64_t kOutputsPerTask = 16384;

@@ -363,7 +363,8 @@ def _make_schema():
         attributes=attrs,
         node_determinism=OpSchema.NodeDeterminism.Deterministic,
     )
-    schema.set_type_and_shape_inference_function(_infer)
+    if hasattr(schema, "set_type_and_shape_inference_function"):  # onnx >= 1.16
+        schema.set_type_and_shape_inference_function(_infer)
     return schema
 
 

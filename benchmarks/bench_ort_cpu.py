@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""CPU speed of the ONNX Runtime custom op, side by side in one process.
+
+Compares, on the same input and the same session settings:
+  * sortpool::SortedWeightedPool (our custom op),
+  * ONNX Runtime's own MaxPool (the speed bar: sorted weighted pooling does strictly more work),
+  * a PyTorch unfold + topk reference (what a user would write without this project), if torch is
+    installed.
+Runs are interleaved (A B C A B C ...) so drift on a shared machine hits all alike; the medians and
+their ratios are printed, and --json writes them for docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+import sortpool  # noqa: E402
+
+
+def single_node_model(op_type: str, domain: str, attrs: dict, shape, elem_type) -> bytes:
+    node = helper.make_node(op_type, ["x"], ["y"], domain=domain, **attrs)
+    graph = helper.make_graph([node], op_type, [helper.make_tensor_value_info("x", elem_type, shape)],
+                              [helper.make_tensor_value_info("y", elem_type, None)])
+    opsets = [helper.make_opsetid("", 18)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    return helper.make_model(graph, opset_imports=opsets).SerializeToString()
+
+
+def torch_unfold_topk(kernel, stride, k, weights):
+    import torch
+    import torch.nn.functional as F
+
+    w = torch.tensor(weights, dtype=torch.float32)
+
+    def run(x):
+        n, c, h, wd = x.shape
+        cols = F.unfold(x.reshape(n * c, 1, h, wd), kernel, stride=stride)  # (NC, kh*kw, L)
+        top = cols.topk(k, dim=1).values  # (NC, k, L)
+        out = (top * w.view(1, k, 1)).sum(1)
+        oh = (h - kernel[0]) // stride[0] + 1
+        return out.view(n, c, oh, -1)
+
+    return run
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", default="8,64,112,112")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--pool-range", type=int, default=4)
+    ap.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    shape = tuple(int(s) for s in args.shape.split(","))
+    kernel, stride, k = [2, 2], [2, 2], args.pool_range
+    weights = list(np.linspace(0.4, 0.1, k) / np.linspace(0.4, 0.1, k).sum())
+    elem = TensorProto.FLOAT if args.dtype == "float32" else TensorProto.FLOAT16
+    x = np.random.default_rng(0).standard_normal(shape).astype(args.dtype)
+
+    ours = sortpool.make_ort_session(
+        single_node_model("SortedWeightedPool", "sortpool",
+                          dict(kernel_shape=kernel, strides=stride, pool_range=k, weights=weights), shape, elem),
+        intra_op_threads=args.threads)
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = args.threads
+    maxpool = ort.InferenceSession(
+        single_node_model("MaxPool", "", dict(kernel_shape=kernel, strides=stride), shape, elem), opts,
+        providers=["CPUExecutionProvider"])
+
+    runners = {"sortpool_ort": lambda: ours.run(None, {"x": x}), "ort_maxpool": lambda: maxpool.run(None, {"x": x})}
+    if not args.no_torch and args.dtype == "float32":
+        try:
+            import torch
+
+            torch.set_num_threads(args.threads)
+            xt = torch.from_numpy(x)
+            ref = torch_unfold_topk(kernel, stride, k, weights)
+            with torch.inference_mode():
+                np.testing.assert_allclose(ref(xt).numpy(), runners["sortpool_ort"]()[0], atol=1e-5)
+            runners["torch_unfold_topk"] = lambda: ref(xt)
+        except ImportError:
+            print("torch not installed: skipping the PyTorch reference")
+
+    times = {name: [] for name in runners}
+    for fn in runners.values():  # warm-up
+        fn()
+    import contextlib
+
+    ctx = contextlib.nullcontext()
+    if "torch_unfold_topk" in runners:
+        import torch
+
+        ctx = torch.inference_mode()
+    with ctx:
+        for _ in range(args.repeats):
+            for name, fn in runners.items():
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+
+    med = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+    print(f"input {shape} {args.dtype}, 2x2 stride 2, k={k}, {args.threads} threads, {args.repeats} interleaved runs")
+    for name, m in med.items():
+        print(f"  {name:20s} median {m:8.3f} ms  (min {min(times[name]) * 1e3:.3f}, max {max(times[name]) * 1e3:.3f})")
+    ratios = {"sortpool_vs_maxpool": med["sortpool_ort"] / med["ort_maxpool"]}
+    if "torch_unfold_topk" in med:
+        ratios["torch_vs_sortpool"] = med["torch_unfold_topk"] / med["sortpool_ort"]
+    for name, r in ratios.items():
+        print(f"  {name:20s} {r:.3f}x")
+    if args.json:
+        args.json.write_text(json.dumps({"shape": shape, "dtype": args.dtype, "threads": args.threads,
+                                         "pool_range": k, "median_ms": med, "ratios": ratios,
+                                         "machine": platform.processor() or platform.machine(),
+                                         "onnxruntime": ort.__version__}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# sortpool developer entry point.
+#   ./dev.sh demo    set up .venv (first run only: pinned packages, headers, build) and run the demo
+#   ./dev.sh test    set up, then run every test: C++ (ctest) and Python (pytest), the ONNX Runtime
+#                    tests a second time on the oldest supported onnxruntime
+#   ./dev.sh setup   only set up
+#   ./dev.sh bench   CPU benchmark of the ONNX Runtime op (benchmarks/bench_ort_cpu.py)
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+VENV=${SORTPOOL_VENV:-$ROOT/.venv}
+PY=$VENV/bin/python
+PIP=("$PY" -m pip --disable-pip-version-check -q)
+
+log() { printf '\n== %s\n' "$*"; }
+
+setup() {
+  if [[ ! -x $PY ]]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+  log "installing pinned packages (requirements/dev.txt)"
+  "${PIP[@]}" install -r requirements/dev.txt
+  log "fetching pinned third-party headers (tools/fetch_deps.py)"
+  "$PY" tools/fetch_deps.py
+  log "building and installing sortpool (pip install .)"
+  # No build isolation: the build backend and ninja are already pinned in the venv, and the CMake
+  # build folder (build/<wheel tag>) is reused between runs.
+  PATH=$VENV/bin:$PATH "${PIP[@]}" install --no-build-isolation --no-deps .
+}
+
+build_dir() {
+  local d
+  d=$(ls -d build/cp*/ 2>/dev/null | head -n1)
+  [[ -n $d ]] || { echo "dev.sh: no build/cp*/ folder: setup did not build" >&2; exit 1; }
+  echo "${d%/}"
+}
+
+run_tests() {
+  local bdir status=0
+  bdir=$(build_dir)
+  log "C++ unit tests (ctest in $bdir)"
+  PATH=$VENV/bin:$PATH ctest --test-dir "$bdir" --output-on-failure || status=1
+
+  log "Python tests (pytest)"
+  (cd "$ROOT" && "$PY" -m pytest -q tests) || status=1
+
+  log "ONNX Runtime tests on the oldest supported onnxruntime (requirements/ort-oldest.txt)"
+  local old=$ROOT/.venv-ort-oldest
+  [[ -x $old/bin/python ]] || python3 -m venv "$old"
+  "$old/bin/python" -m pip --disable-pip-version-check -q install -r requirements/ort-oldest.txt
+  SORTPOOL_ORT_LIBRARY=$("$PY" -c 'import sortpool; print(sortpool.ort_library_path())') \
+    PYTHONPATH=$ROOT/python "$old/bin/python" -m pytest -q tests/ort || status=1
+  return $status
+}
+
+cmd=${1:-}
+case $cmd in
+  setup) setup ;;
+  demo) setup; log "demo"; "$VENV/bin/sortpool" demo ;;
+  test) setup; run_tests ;;
+  bench) setup; "$PY" benchmarks/bench_ort_cpu.py "${@:2}" ;;
+  *) echo "usage: ./dev.sh demo|test|setup|bench" >&2; exit 2 ;;
+esac
