@@ -1,0 +1,240 @@
+"""The ONNX Runtime CPU custom op against the independent NumPy reference (tests/reference.py).
+
+Models are written with onnx.helper, so these tests need neither torch nor the exporter and also
+run on the oldest supported onnxruntime (./dev.sh test runs them there too). float32 results
+must equal the reference bit for bit (same rank order, same rounding); float16 results must equal
+the float32 reference rounded to float16.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import sortpool
+from onnx_models import pool_model
+from reference import output_shape, sorted_weighted_pool_ref
+
+
+def run(attrs: dict, x: np.ndarray, threads: int | None = None) -> np.ndarray:
+    sess = sortpool.make_ort_session(pool_model(attrs, str(x.dtype)), intra_op_threads=threads)
+    return sess.run(None, {"x": x})[0]
+
+
+def reference(attrs: dict, x: np.ndarray) -> np.ndarray:
+    kernel = attrs.get("kernel_shape", [2, 2])
+    return sorted_weighted_pool_ref(x, kernel, attrs.get("strides", kernel), attrs.get("pads", [0, 0, 0, 0]),
+                                    attrs.get("ceil_mode", 0), attrs["pool_range"], attrs["weights"])
+
+
+def assert_matches_reference(attrs: dict, x: np.ndarray, threads: int | None = None) -> None:
+    got = run(attrs, x, threads)
+    want = reference(attrs, x).astype(x.dtype)
+    assert got.dtype == x.dtype
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)  # NaN == NaN here; exact values otherwise
+
+
+def random_weights(rng, k: int, channels: int | None = None) -> list[float]:
+    n = k * (channels or 1)
+    return [float(v) for v in rng.standard_normal(n).astype(np.float32)]
+
+
+def softmax_weights(rng, k: int) -> list[float]:
+    z = rng.standard_normal(k)
+    e = np.exp(z - z.max())
+    return [float(v) for v in (e / e.sum()).astype(np.float32)]
+
+
+# Windows 1x1 .. 3x3 and non-square, with strides, pads and ceil mode.
+GEOMETRIES = [
+    dict(kernel_shape=[1, 1]),
+    dict(kernel_shape=[2, 2]),
+    dict(kernel_shape=[2, 2], strides=[1, 1]),
+    dict(kernel_shape=[2, 2], pads=[1, 1, 1, 1]),
+    dict(kernel_shape=[2, 2], ceil_mode=1),
+    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+    dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 0, 2, 1]),
+    dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+    dict(kernel_shape=[2, 3], strides=[1, 2], pads=[0, 2, 1, 0]),
+    dict(kernel_shape=[3, 1], strides=[2, 1], ceil_mode=1),
+    dict(kernel_shape=[1, 4], strides=[1, 3], pads=[0, 1, 0, 3], ceil_mode=1),
+    dict(kernel_shape=[4, 4], strides=[3, 3], pads=[2, 2, 1, 1]),
+    dict(kernel_shape=[8, 8], strides=[4, 4]),
+]
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: "-".join(f"{k}{v}" for k, v in g.items()))
+@pytest.mark.parametrize("per_channel", [False, True], ids=["shared", "per_channel"])
+def test_every_pool_range_matches_reference(geometry, per_channel):
+    rng = np.random.default_rng(abs(hash((str(geometry), per_channel))) % 2**32)
+    kh, kw = geometry["kernel_shape"]
+    ks = range(1, kh * kw + 1) if kh * kw <= 9 else [1, 2, kh * kw // 2, kh * kw]
+    for k in ks:
+        n, c = 2, 3
+        h, w = rng.integers(kh, kh + 9), rng.integers(kw, kw + 9)  # odd sizes included
+        x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+        attrs = dict(geometry, pool_range=k, weights=random_weights(rng, k, c if per_channel else None))
+        assert_matches_reference(attrs, x)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_2x2_stride2_fast_path_at_benchmark_like_sizes(k):
+    # The vectorised interior path of the CPU op, with borders from an odd width and pads.
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((2, 5, 37, 41)).astype(np.float32)
+    for pads in ([0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 1, 0]):
+        assert_matches_reference(dict(kernel_shape=[2, 2], pool_range=k, pads=pads, weights=softmax_weights(rng, k)), x)
+
+
+def test_nan_and_inf():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 2, 9, 11)).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan
+    x[0, 0, 4, 4] = np.inf
+    x[0, 1, 2, 3] = -np.inf
+    x[0, 1, 6:8, 6:8] = np.inf  # +inf everywhere in one window
+    x[0, 1, 8, :] = np.nan  # a whole bottom row, reached only through padding / ceil mode
+    for geometry in GEOMETRIES:
+        kh, kw = geometry["kernel_shape"]
+        if kh > 9 or kw > 11:
+            continue
+        for k in sorted({1, min(3, kh * kw), kh * kw}):
+            assert_matches_reference(dict(geometry, pool_range=k, weights=softmax_weights(rng, k)), x)
+    y = run(dict(kernel_shape=[2, 2], ceil_mode=1, pool_range=2, weights=[0.5, 0.5]), x)
+    assert np.isnan(y[0, 0, 0, 0]) and y[0, 0, 2, 2] == np.inf and y[0, 1, 3, 3] == np.inf
+    assert np.isnan(y[0, 1, 4]).all()  # the one-row windows of ceil mode see the NaN row
+
+
+def test_pool_range_one_equals_max_pool():
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(3)
+    # NaN-free: ONNX Runtime's MaxPool may skip a NaN depending on its position, while the
+    # contract makes it win (as PyTorch's max_pool2d does); test_nan_and_inf covers NaN.
+    x = rng.standard_normal((2, 3, 13, 10)).astype(np.float32)
+    x[0, 0, 5, 5] = np.inf
+    x[1, 1, 2, 2] = -np.inf
+    for geometry in [dict(kernel_shape=[2, 2]), dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1),
+                     dict(kernel_shape=[2, 3], strides=[1, 2], ceil_mode=1)]:
+        # ONNX MaxPool's strides default to 1; ours default to the kernel, so spell them out.
+        node = helper.make_node("MaxPool", ["x"], ["y"], **dict(dict(strides=geometry["kernel_shape"]), **geometry))
+        graph = helper.make_graph([node], "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        got = run(dict(geometry, pool_range=1, weights=[1.0]), x)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_float16_equals_rounded_float32_reference():
+    rng = np.random.default_rng(8)
+    for geometry in GEOMETRIES[:8]:
+        kh, kw = geometry["kernel_shape"]
+        k = min(4, kh * kw)
+        x = rng.standard_normal((2, 4, 11, 12)).astype(np.float16)
+        x[1, 2, 3, 3] = np.nan
+        x[1, 3, 0, 0] = -np.inf
+        assert_matches_reference(dict(geometry, pool_range=k, weights=softmax_weights(rng, k)), x)
+
+
+def test_dynamic_shapes_one_session():
+    rng = np.random.default_rng(9)
+    attrs = dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, pool_range=3,
+                 weights=softmax_weights(rng, 3))
+    sess = sortpool.make_ort_session(pool_model(attrs))
+    out = sess.get_outputs()[0]
+    assert out.shape[0] == "N" and out.shape[1] == "C" and isinstance(out.shape[2], str)
+    for shape in [(1, 1, 3, 3), (3, 2, 17, 9), (2, 5, 4, 31), (1, 3, 64, 48)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        y = sess.run(None, {"x": x})[0]
+        np.testing.assert_array_equal(y, reference(attrs, x))
+
+
+def test_static_output_shape_is_inferred():
+    attrs = dict(kernel_shape=[3, 2], strides=[2, 1], pads=[1, 0, 1, 1], pool_range=2, weights=[0.6, 0.4])
+    sess = sortpool.make_ort_session(pool_model(attrs, shape=[2, 3, 7, 5]))
+    assert sess.get_outputs()[0].shape == list(output_shape((2, 3, 7, 5), [3, 2], [2, 1], [1, 0, 1, 1], 0))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_thread_count_does_not_change_results(threads):
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((3, 7, 45, 33)).astype(np.float32)
+    attrs = dict(kernel_shape=[2, 2], pool_range=3, pads=[1, 0, 0, 1], weights=softmax_weights(rng, 3))
+    np.testing.assert_array_equal(run(attrs, x, threads=threads), reference(attrs, x))
+
+
+def test_large_plane_split_across_tasks():
+    # One plane larger than a task (16384 outputs): rows are split between tasks.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1, 1, 301, 517)).astype(np.float32)
+    attrs = dict(kernel_shape=[2, 2], strides=[1, 1], pool_range=2, weights=[0.75, 0.25])
+    np.testing.assert_array_equal(run(attrs, x, threads=2), reference(attrs, x))
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (2, 0, 4, 4), (2, 3, 0, 4), (2, 3, 4, 0)])
+def test_empty_inputs_give_empty_outputs(shape):
+    x = np.zeros(shape, dtype=np.float32)
+    y = run(dict(kernel_shape=[2, 2], pool_range=2, weights=[0.5, 0.5]), x)
+    want = tuple(0 if d == 0 else 2 for d in shape[2:])
+    assert y.shape == shape[:2] + want
+
+
+INVALID = [
+    (dict(kernel_shape=[2, 2], pool_range=5, weights=[0.2] * 5), "pool_range"),
+    (dict(kernel_shape=[2, 2], pool_range=0, weights=[1.0]), "pool_range"),
+    (dict(kernel_shape=[2, 2], weights=[1.0]), "pool_range"),
+    (dict(kernel_shape=[2, 2], pool_range=1.0, weights=[1.0]), "pool_range"),
+    (dict(kernel_shape=[2, 2], pool_range=2), "weights"),
+    (dict(kernel_shape=[2, 2], pool_range=2, weights=[1.0, 2.0, 3.0]), "weights"),
+    (dict(kernel_shape=[2, 2], pool_range=1, weights=[float("nan")]), "weights"),
+    (dict(kernel_shape=[2, 2], pool_range=1, weights=[float("inf")]), "weights"),
+    (dict(kernel_shape=[2, 2], pool_range=1, weights=[1, 2]), "weights"),
+    (dict(kernel_shape=[2], pool_range=1, weights=[1.0]), "kernel_shape"),
+    (dict(kernel_shape=2, pool_range=1, weights=[1.0]), "kernel_shape"),
+    (dict(kernel_shape=[0, 2], pool_range=1, weights=[1.0]), "kernel_shape"),
+    (dict(kernel_shape=[9, 9], pool_range=1, weights=[1.0]), "kernel_shape"),
+    (dict(kernel_shape=[2, 2], strides=[0, 1], pool_range=1, weights=[1.0]), "strides"),
+    (dict(kernel_shape=[2, 2], strides=[2, 2, 2], pool_range=1, weights=[1.0]), "strides"),
+    (dict(kernel_shape=[2, 2], pads=[2, 0, 0, 0], pool_range=1, weights=[1.0]), "pads"),
+    (dict(kernel_shape=[2, 2], pads=[0, 0, -1, 0], pool_range=1, weights=[1.0]), "pads"),
+    (dict(kernel_shape=[2, 2], pads=[1, 1], pool_range=1, weights=[1.0]), "pads"),
+    (dict(kernel_shape=[2, 2], ceil_mode=3, pool_range=1, weights=[1.0]), "ceil_mode"),
+    (dict(kernel_shape=[2, 2], ceil_mode=[1], pool_range=1, weights=[1.0]), "ceil_mode"),
+    (dict(kernel_shape=[2, 2], pool_range=1, weights="abc"), "weights"),
+]
+
+
+@pytest.mark.parametrize("attrs,name", INVALID, ids=[f"{n}-{i}" for i, (_, n) in enumerate(INVALID)])
+def test_invalid_attributes_are_named_at_session_creation(attrs, name):
+    with pytest.raises(Exception) as info:
+        sortpool.make_ort_session(pool_model(attrs))
+    assert f"'{name}'" in str(info.value)
+    assert "SortedWeightedPool" in str(info.value)
+
+
+def test_bad_inputs_are_reported_at_run():
+    sess = sortpool.make_ort_session(pool_model(dict(kernel_shape=[3, 3], pool_range=1, weights=[1.0])))
+    with pytest.raises(Exception, match="smaller than the window"):
+        sess.run(None, {"x": np.zeros((1, 1, 2, 5), np.float32)})
+    per_channel = sortpool.make_ort_session(pool_model(dict(kernel_shape=[2, 2], pool_range=1, weights=[1.0, 1.0])))
+    with pytest.raises(Exception, match="C = 3"):
+        per_channel.run(None, {"x": np.zeros((1, 3, 4, 4), np.float32)})
+    rank3 = sortpool.make_ort_session(pool_model(dict(kernel_shape=[2, 2], pool_range=1, weights=[1.0]),
+                                                 shape=["A", "B", "C"]))
+    with pytest.raises(Exception, match="rank 4"):
+        rank3.run(None, {"x": np.zeros((1, 4, 4), np.float32)})
+
+
+def test_library_registers_into_many_sessions():
+    attrs = dict(kernel_shape=[2, 2], pool_range=2, weights=[0.5, 0.5])
+    sessions = [sortpool.make_ort_session(pool_model(attrs)) for _ in range(5)]
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    outs = [s.run(None, {"x": x})[0] for s in sessions]
+    for y in outs:
+        np.testing.assert_array_equal(y, outs[0])
+    assert outs[0][0, 0, 0, 0] == 0.5 * 5 + 0.5 * 4
