@@ -175,14 +175,7 @@ class SortedWeightedPool2d(nn.Module):
             int(pooled_extent(width, kw, sw, pl, pr, self.ceil_mode)) if width else 0,
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        unbatched = x.dim() == 3
-        if unbatched:
-            x = x.unsqueeze(0)
-        if x.dim() != 4:
-            raise ValueError(
-                f"SortedWeightedPool2d: expected a (N, C, H, W) or (C, H, W) input, got shape {tuple(x.shape)}"
-            )
+    def _check_input(self, x: torch.Tensor) -> None:
         if self.channels is not None and x.shape[1] != self.channels:
             raise ValueError(
                 f"SortedWeightedPool2d: the layer has per-channel weights for {self.channels} channels "
@@ -196,6 +189,17 @@ class SortedWeightedPool2d(nn.Module):
                 f"SortedWeightedPool2d: input {tuple(x.shape)} is smaller than the window: padded size "
                 f"{h + pt + pb}x{w + pl + pr} < kernel {kh}x{kw}"
             )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        unbatched = x.dim() == 3
+        if unbatched:
+            x = x.unsqueeze(0)
+        if x.dim() != 4:
+            raise ValueError(
+                f"SortedWeightedPool2d: expected a (N, C, H, W) or (C, H, W) input, got shape {tuple(x.shape)}"
+            )
+        if not torch.jit.is_tracing():  # (TorchScript export traces sizes as tensors)
+            self._check_input(x)
         if self._export_weights is not None:
             y = torch.ops.sortpool.sorted_weighted_pool(
                 x,

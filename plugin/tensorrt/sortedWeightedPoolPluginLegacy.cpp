@@ -1,0 +1,234 @@
+// sortedWeightedPoolPluginLegacy.cpp - SortedWeightedPool version "1" (IPluginV2DynamicExt).
+// Every method TensorRT calls is noexcept and catches everything: errors are reported (logger +
+// last error) and signalled through the method's return value.
+#include "sortedWeightedPoolPluginLegacy.h"
+
+#include <exception>
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
+namespace sortpool {
+namespace trt {
+
+using namespace nvinfer1;
+
+namespace {
+void reportException(char const* where, std::exception const* e) noexcept {
+    reportError(std::string(kOpType) + " (version 1): " + where + ": " + (e ? e->what() : "unknown exception"));
+}
+}  // namespace
+
+SortedWeightedPoolPluginLegacy::SortedWeightedPoolPluginLegacy(PoolConfig cfg) : mConfig(std::move(cfg)) {}
+
+char const* SortedWeightedPoolPluginLegacy::getPluginType() const noexcept { return kPluginName; }
+char const* SortedWeightedPoolPluginLegacy::getPluginVersion() const noexcept { return kPluginVersionV2Ext; }
+int32_t SortedWeightedPoolPluginLegacy::getNbOutputs() const noexcept { return 1; }
+
+int32_t SortedWeightedPoolPluginLegacy::initialize() noexcept {
+    // Called before the plugin executes: the only place besides configurePlugin where V2 may touch
+    // the device; a per-channel table too large for the kernel parameters is uploaded here.
+    try {
+        std::string err = mDeviceWeights.prepare(mConfig);
+        if (!err.empty()) {
+            reportError(err);
+            return 1;
+        }
+        return 0;
+    } catch (std::exception const& e) {
+        reportException("initialize", &e);
+    } catch (...) {
+        reportException("initialize", nullptr);
+    }
+    return 1;
+}
+
+void SortedWeightedPoolPluginLegacy::terminate() noexcept { mDeviceWeights.release(); }
+
+size_t SortedWeightedPoolPluginLegacy::getSerializationSize() const noexcept { return serializedSize(mConfig); }
+
+void SortedWeightedPoolPluginLegacy::serialize(void* buffer) const noexcept {
+    if (buffer != nullptr) serializeConfig(mConfig, buffer);
+}
+
+void SortedWeightedPoolPluginLegacy::destroy() noexcept { delete this; }
+
+void SortedWeightedPoolPluginLegacy::setPluginNamespace(char const* ns) noexcept {
+    try {
+        mNamespace = ns ? ns : "";
+    } catch (...) {
+    }
+}
+
+char const* SortedWeightedPoolPluginLegacy::getPluginNamespace() const noexcept { return mNamespace.c_str(); }
+
+DataType SortedWeightedPoolPluginLegacy::getOutputDataType(int32_t index, DataType const* inputTypes,
+                                                           int32_t nbInputs) const noexcept {
+    if (index != 0 || nbInputs != 1 || inputTypes == nullptr) {
+        reportError(std::string(kOpType) + ": getOutputDataType expects output 0 of one input");
+        return DataType::kFLOAT;
+    }
+    return inputTypes[0];  // Y has X's type
+}
+
+IPluginV2DynamicExt* SortedWeightedPoolPluginLegacy::clone() const noexcept {
+    try {
+        auto* p = new SortedWeightedPoolPluginLegacy(mConfig);  // device weights are per object
+        p->setPluginNamespace(mNamespace.c_str());
+        return p;
+    } catch (std::exception const& e) {
+        reportException("clone", &e);
+    } catch (...) {
+        reportException("clone", nullptr);
+    }
+    return nullptr;
+}
+
+DimsExprs SortedWeightedPoolPluginLegacy::getOutputDimensions(int32_t outputIndex, DimsExprs const* inputs,
+                                                              int32_t nbInputs, IExprBuilder& exprBuilder) noexcept {
+    DimsExprs out{};
+    try {
+        if (outputIndex != 0 || nbInputs != 1 || inputs == nullptr) {
+            reportError(std::string(kOpType) + ": expects one input and one output");
+            return out;
+        }
+        if (!outputDimsExprs(mConfig, inputs[0], exprBuilder, &out)) out = DimsExprs{};
+    } catch (std::exception const& e) {
+        reportException("getOutputDimensions", &e);
+    } catch (...) {
+        reportException("getOutputDimensions", nullptr);
+    }
+    return out;
+}
+
+bool SortedWeightedPoolPluginLegacy::supportsFormatCombination(int32_t pos, PluginTensorDesc const* inOut,
+                                                               int32_t nbInputs, int32_t nbOutputs) noexcept {
+    if (inOut == nullptr || nbInputs != 1 || nbOutputs != 1 || pos < 0 || pos > 1) return false;
+    DataType const types[2] = {inOut[0].type, pos == 1 ? inOut[1].type : inOut[0].type};
+    TensorFormat const formats[2] = {inOut[0].format, pos == 1 ? inOut[1].format : inOut[0].format};
+    return supportsCombination(pos, types, formats, nbInputs, nbOutputs);
+}
+
+void SortedWeightedPoolPluginLegacy::configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs,
+                                                     DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept {
+    try {
+        if (in == nullptr || out == nullptr || nbInputs != 1 || nbOutputs != 1) {
+            reportError(std::string(kOpType) + ": configurePlugin expects one input and one output");
+            return;
+        }
+        // Static checks that do not need concrete dims: rank and per-channel C when C is known.
+        Dims const& d = in[0].desc.dims;
+        if (d.nbDims != 4) {
+            reportError(std::string(kOpType) + ": input X must have rank 4 (N, C, H, W), got rank " +
+                        std::to_string(d.nbDims));
+            return;
+        }
+        if (mConfig.per_channel() && d.d[1] >= 0 && d.d[1] != mConfig.weight_channels())
+            reportError(std::string(kOpType) + ": per-channel weights were given for " +
+                        std::to_string(mConfig.weight_channels()) + " channels but input X has C = " +
+                        std::to_string(d.d[1]));
+    } catch (std::exception const& e) {
+        reportException("configurePlugin", &e);
+    } catch (...) {
+        reportException("configurePlugin", nullptr);
+    }
+}
+
+size_t SortedWeightedPoolPluginLegacy::getWorkspaceSize(PluginTensorDesc const*, int32_t, PluginTensorDesc const*,
+                                                        int32_t) const noexcept {
+    return 0;
+}
+
+int32_t SortedWeightedPoolPluginLegacy::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
+                                                void const* const* inputs, void* const* outputs, void*,
+                                                cudaStream_t stream) noexcept {
+    try {
+        if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr) {
+            reportError(std::string(kOpType) + ": enqueue got null tensors");
+            return 1;
+        }
+        PoolLaunch launch;
+        std::string err = describeLaunch(mConfig, inputDesc[0], outputDesc[0], &launch);
+        if (!err.empty()) {
+            reportError(err);
+            return 1;
+        }
+        if (!mDeviceWeights.fill(mConfig, &launch)) {
+            reportError(std::string(kOpType) + ": per-channel weights are not on the device; initialize() must "
+                                               "run before enqueue");
+            return 1;
+        }
+        launch.x = inputs[0];
+        launch.y = outputs[0];
+        cudaError_t const e = launchSortedWeightedPool(launch, stream);
+        if (e != cudaSuccess) {
+            reportError(std::string(kOpType) + ": kernel launch failed: " + cudaGetErrorString(e));
+            return 1;
+        }
+        return 0;
+    } catch (std::exception const& e) {
+        reportException("enqueue", &e);
+    } catch (...) {
+        reportException("enqueue", nullptr);
+    }
+    return 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+char const* SortedWeightedPoolPluginLegacyCreator::getPluginName() const noexcept { return kPluginName; }
+char const* SortedWeightedPoolPluginLegacyCreator::getPluginVersion() const noexcept { return kPluginVersionV2Ext; }
+PluginFieldCollection const* SortedWeightedPoolPluginLegacyCreator::getFieldNames() noexcept { return fieldNames(); }
+
+IPluginV2* SortedWeightedPoolPluginLegacyCreator::createPlugin(char const*, PluginFieldCollection const* fc) noexcept {
+    try {
+        clearLastError();
+        PoolConfig cfg;
+        std::string err = parseFields(fc, &cfg);
+        if (!err.empty()) {
+            reportError(err);
+            return nullptr;
+        }
+        auto* p = new SortedWeightedPoolPluginLegacy(std::move(cfg));
+        p->setPluginNamespace(mNamespace.c_str());
+        return p;
+    } catch (std::exception const& e) {
+        reportException("createPlugin", &e);
+    } catch (...) {
+        reportException("createPlugin", nullptr);
+    }
+    return nullptr;
+}
+
+IPluginV2* SortedWeightedPoolPluginLegacyCreator::deserializePlugin(char const*, void const* serialData,
+                                                                    size_t serialLength) noexcept {
+    try {
+        clearLastError();
+        PoolConfig cfg;
+        std::string err = deserializeConfig(serialData, serialLength, &cfg);
+        if (!err.empty()) {
+            reportError(err);
+            return nullptr;
+        }
+        auto* p = new SortedWeightedPoolPluginLegacy(std::move(cfg));
+        p->setPluginNamespace(mNamespace.c_str());
+        return p;
+    } catch (std::exception const& e) {
+        reportException("deserializePlugin", &e);
+    } catch (...) {
+        reportException("deserializePlugin", nullptr);
+    }
+    return nullptr;
+}
+
+void SortedWeightedPoolPluginLegacyCreator::setPluginNamespace(char const* ns) noexcept {
+    try {
+        mNamespace = ns ? ns : "";
+    } catch (...) {
+    }
+}
+
+char const* SortedWeightedPoolPluginLegacyCreator::getPluginNamespace() const noexcept { return mNamespace.c_str(); }
+
+}  // namespace trt
+}  // namespace sortpool

@@ -1,0 +1,49 @@
+// sortpoolKernel.h - launch interface of the SortedWeightedPool CUDA kernel.
+//
+// Free of TensorRT types so that the kernel translation unit only needs the CUDA runtime and the
+// op core. The plugins (V2 and V3) fill a PoolLaunch and call launchSortedWeightedPool from
+// enqueue: one kernel launch, no allocation, no synchronisation, on the caller's stream.
+#pragma once
+
+#include <cstdint>
+#include <cuda_runtime_api.h>
+
+#include "sortpool_core.h"
+
+namespace sortpool {
+namespace trt {
+
+enum class ElementType : int32_t { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
+
+// Weights that fit here travel by value in the kernel's parameter block (copied by the launch
+// itself, so nothing has to be allocated or copied by hand and the launch stays stream-ordered).
+// 64 floats = 256 bytes, well inside the 4 KB parameter limit; this covers every shared-weight
+// configuration (k <= kMaxWindowCells = 64) and per-channel weights with C * k <= 64.
+constexpr int kMaxInlineWeights = kMaxWindowCells;
+
+struct PoolLaunch {
+    PoolGeometry geometry;
+    Shape4 in;   // N, C, H, W of X
+    Shape4 out;  // N, C, H_out, W_out of Y
+    ElementType type = ElementType::kFloat32;
+    // Per-channel weights are read at channel * channel_weight_stride (0 for shared weights).
+    int64_t channel_weight_stride = 0;
+    // Exactly one of the two weight sources is used: inline_weights when inline_count > 0,
+    // otherwise device_weights (a device buffer of C * k floats, filled outside enqueue).
+    int32_t inline_count = 0;
+    float inline_weights[kMaxInlineWeights] = {};
+    float const* device_weights = nullptr;
+    void const* x = nullptr;  // device pointers
+    void* y = nullptr;
+};
+
+// Which kernel variant a launch uses (exposed for tests and the benchmark's report).
+enum class KernelVariant : int32_t { kPair2x2 = 0, kCells4 = 1, kCells16 = 2, kCells64 = 3 };
+KernelVariant selectKernelVariant(PoolLaunch const& p);
+
+// Enqueues the kernel on `stream`. Returns cudaSuccess or the launch error (never synchronises).
+// An empty output launches nothing.
+cudaError_t launchSortedWeightedPool(PoolLaunch const& p, cudaStream_t stream);
+
+}  // namespace trt
+}  // namespace sortpool

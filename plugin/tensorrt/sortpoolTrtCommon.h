@@ -1,0 +1,147 @@
+// sortpoolTrtCommon.h - pieces shared by the V2 (IPluginV2DynamicExt, version "1") and V3
+// (IPluginV3, version "2") SortedWeightedPool plugins: field table and parsing (onto the op
+// core's parse_attributes), the versioned serialization format of version "1", the output-shape
+// expression, type/format rules, the per-channel weight buffer, error reporting, and the small
+// layer that talks to the TensorRT runtime library without linking it (see sortpoolTrtRuntime.cpp).
+#pragma once
+
+#include <NvInferRuntime.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sortpoolKernel.h"
+#include "sortpool_core.h"
+
+namespace sortpool {
+namespace trt {
+
+constexpr char const* kPluginName = kOpType;  // "SortedWeightedPool", = ONNX op_type
+constexpr char const* kPluginVersionV2Ext = "1";  // IPluginV2DynamicExt
+constexpr char const* kPluginVersionV3 = "2";     // IPluginV3
+
+// ---------------------------------------------------------------------------------------------
+// Errors: every failure is logged through TensorRT's logger (when one can be found) and kept as
+// the thread's last error (sortpoolTrtLastError() in the public header), so that callers without
+// a logger - tests, the GPU harness - can read the message.
+// ---------------------------------------------------------------------------------------------
+void reportError(std::string const& message) noexcept;
+void reportWarning(std::string const& message) noexcept;
+void clearLastError() noexcept;
+char const* lastError() noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Plugin fields (= ONNX attributes)
+// ---------------------------------------------------------------------------------------------
+// The field list both creators advertise through getFieldNames(). TensorRT's ONNX parser passes
+// only attributes named here, INT/INTS as kINT32 and FLOATS as kFLOAT32.
+nvinfer1::PluginFieldCollection const* fieldNames() noexcept;
+
+// Reads a field collection into the core's RawAttributes and validates it with parse_attributes.
+// Integer fields may be kINT32 or kINT64, weights kFLOAT32 (or kFLOAT64). Unknown names,
+// duplicates, wrong types and bad lengths are errors. Returns "" on success.
+std::string parseFields(nvinfer1::PluginFieldCollection const* fc, PoolConfig* out);
+
+// Owns the data behind a PluginFieldCollection describing a PoolConfig (what version "2"
+// serializes through getFieldsToSerialize: the same names and types the ONNX parser produces).
+class FieldsToSerialize {
+public:
+    explicit FieldsToSerialize(PoolConfig const& cfg);
+    nvinfer1::PluginFieldCollection const* collection() const noexcept { return &mCollection; }
+
+private:
+    int32_t mKernel[2], mStrides[2], mPads[4], mCeil, mRange;
+    std::vector<float> mWeights;
+    std::vector<nvinfer1::PluginField> mFields;
+    nvinfer1::PluginFieldCollection mCollection{};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Version "1" serialization: versioned, length-checked, checksummed.
+//   u32 magic 'SWPL' | u32 format version | u32 total byte length | 10 x i64 geometry
+//   (kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, ceil_mode,
+//   pool_range) | u32 weight count | weight count x f32 | u32 FNV-1a checksum of all bytes before it
+// Deserialization checks every length before reading and re-validates the attributes with the
+// core, so a truncated or corrupted blob is an error, never an out-of-bounds read.
+// ---------------------------------------------------------------------------------------------
+constexpr uint32_t kSerialMagic = 0x4c505753u;  // "SWPL" little endian
+constexpr uint32_t kSerialFormatVersion = 1;
+size_t serializedSize(PoolConfig const& cfg) noexcept;
+void serializeConfig(PoolConfig const& cfg, void* buffer) noexcept;  // buffer >= serializedSize
+std::string deserializeConfig(void const* data, size_t length, PoolConfig* out);
+
+// ---------------------------------------------------------------------------------------------
+// Shapes, types, formats
+// ---------------------------------------------------------------------------------------------
+// Output dims as expressions: N, C and MaxPool's formula for H and W (ceil_mode included), equal to
+// pooled_extent() for valid inputs and 0 for an empty axis. Returns false (after reporting) when
+// the input is not rank 4.
+bool outputDimsExprs(PoolConfig const& cfg, nvinfer1::DimsExprs const& in, nvinfer1::IExprBuilder& eb,
+                     nvinfer1::DimsExprs* out) noexcept;
+// One axis of the above (exposed for the CPU test).
+nvinfer1::IDimensionExpr const* pooledExtentExpr(nvinfer1::IDimensionExpr const& in, int64_t kernel, int64_t stride,
+                                                 int64_t padHead, int64_t padTail, int64_t ceilMode,
+                                                 nvinfer1::IExprBuilder& eb) noexcept;
+
+bool isSupportedType(nvinfer1::DataType t) noexcept;  // kFLOAT, kHALF, kBF16
+bool toElementType(nvinfer1::DataType t, ElementType* out) noexcept;
+// The format rule both plugin versions answer supportsFormatCombination with: position 0 (X) is
+// linear float32/float16/bfloat16, position 1 (Y) is linear with X's type.
+// `types` and `formats` hold the (input, output) pair's entries up to and including `pos`.
+bool supportsCombination(int32_t pos, nvinfer1::DataType const* types, nvinfer1::TensorFormat const* formats,
+                         int32_t nbInputs, int32_t nbOutputs) noexcept;
+
+// Checks a concrete input/output pair against the config (rank, per-channel C, shape rule, types)
+// and fills a launch description (pointers and weights excluded). Returns "" on success.
+std::string describeLaunch(PoolConfig const& cfg, nvinfer1::PluginTensorDesc const& in,
+                           nvinfer1::PluginTensorDesc const& out, PoolLaunch* launch);
+
+// ---------------------------------------------------------------------------------------------
+// Weights on the device. Weights that fit in PoolLaunch::inline_weights travel by value in the
+// kernel's parameter block; larger per-channel tables (C * k > 64 floats) live in a device buffer
+// that is allocated and filled once, outside enqueue (V2: initialize(), V3: attachToContext(), both
+// before any enqueue), and freed with the plugin object. enqueue only reads it.
+// ---------------------------------------------------------------------------------------------
+class DeviceWeights {
+public:
+    DeviceWeights() = default;
+    ~DeviceWeights();
+    DeviceWeights(DeviceWeights const&) = delete;
+    DeviceWeights& operator=(DeviceWeights const&) = delete;
+    static bool fitsInline(PoolConfig const& cfg) noexcept {
+        return cfg.weights.size() <= static_cast<size_t>(kMaxInlineWeights);
+    }
+    // Allocates and uploads (synchronously) if the config needs a buffer and none is there yet.
+    // Returns "" on success.
+    std::string prepare(PoolConfig const& cfg) noexcept;
+    void release() noexcept;
+    // Fills the weight fields of a launch; false if the buffer is needed but was never prepared.
+    bool fill(PoolConfig const& cfg, PoolLaunch* launch) const noexcept;
+
+private:
+    float* mDevice = nullptr;
+    size_t mCount = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The TensorRT runtime library, reached without linking it (sortpoolTrtRuntime.cpp).
+// ---------------------------------------------------------------------------------------------
+// Major version of the TensorRT library loaded in this process (getInferLibMajorVersion), or 0
+// when none is loaded.
+int32_t runtimeMajorVersion() noexcept;
+// Whether this build's IPluginV2DynamicExt ABI matches the loaded TensorRT (the V2 interfaces'
+// vtables changed between TensorRT 10 and 11; the V3 interfaces did not). With no TensorRT
+// loaded (static linking, the GPU harness) the compile-time headers are trusted.
+bool v2AbiMatchesRuntime() noexcept;
+// Registers / deregisters a creator with the process's plugin registry, through the registry
+// layout of the loaded TensorRT major version. `registry` may be null: then the registry of the
+// loaded TensorRT library is used (getPluginRegistry looked up in the already-loaded library).
+bool registryRegister(void* registry, nvinfer1::IPluginCreatorInterface& creator, char const* ns) noexcept;
+bool registryDeregister(void* registry, nvinfer1::IPluginCreatorInterface const& creator) noexcept;
+nvinfer1::IPluginCreatorInterface* registryFind(void* registry, char const* name, char const* version) noexcept;
+void* loadedPluginRegistry() noexcept;
+void setLoggerFinderAny(void* finder) noexcept;  // from the exported setLoggerFinder
+
+}  // namespace trt
+}  // namespace sortpool

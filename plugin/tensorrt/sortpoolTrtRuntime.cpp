@@ -1,0 +1,206 @@
+// sortpoolTrtRuntime.cpp - error reporting and the link to the TensorRT runtime library.
+//
+// The plugin library does not link libnvinfer: it only needs the plugin registry (for
+// self-registration) and a logger, and finds both in the TensorRT library already loaded in the
+// process (libnvinfer, libnvinfer_lean or libnvinfer_dispatch, whichever is there). That keeps the
+// .so usable with the full, lean and dispatch runtimes, and lets the static library be linked into
+// programs that have no TensorRT at all (the GPU harness).
+//
+// TensorRT 11 removed the IPluginCreator overloads of IPluginRegistry and made ILogger and
+// ILoggerFinder IVersionedInterfaces, so the vtables of those three classes differ between
+// TensorRT 10 and 11. The calls below therefore go through the layout of the major version that is
+// actually loaded (read with getInferLibMajorVersion), not through whichever headers this file was
+// compiled with. The IPluginV3 family and IPluginCreatorInterface are identical in 10 and 11.
+#include "sortpoolTrtCommon.h"
+
+#include <dlfcn.h>
+#include <link.h>
+
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+namespace sortpool {
+namespace trt {
+namespace {
+
+// --- the registry / logger vtable slots of TensorRT 10.x and 11.x ------------------------------
+// Itanium C++ ABI: virtual functions occupy vtable slots in declaration order, a virtual
+// destructor takes two, and a call passes the object as the first argument. The calls go through
+// these explicit slots rather than through hand-declared classes, which the optimiser could
+// devirtualise (it may assume it sees every implementation of an internal class).
+//   IPluginRegistry 10.x: registerCreator(IPluginCreator&) 0, getPluginCreatorList 1,
+//     getPluginCreator 2, ~ 3-4, setErrorRecorder 5, getErrorRecorder 6, deregisterCreator(V1) 7,
+//     isParentSearchEnabled 8, setParentSearchEnabled 9, loadLibrary 10, deregisterLibrary 11,
+//     registerCreator(IPluginCreatorInterface&) 12, getAllCreators 13, getCreator 14,
+//     deregisterCreator(IPluginCreatorInterface const&) 15
+//   IPluginRegistry 11.x: the four IPluginCreator members are gone, so ~ 0-1, ... registerCreator 8,
+//     getAllCreators 9, getCreator 10, deregisterCreator 11
+//   ILogger / ILoggerFinder 10.x: log / findLogger is slot 0. 11.x: both derive from
+//     IVersionedInterface (getAPILanguage 0, getInterfaceInfo 1, ~ 2-3), so log / findLogger is 4.
+struct Slots {
+    int registerCreator, getCreator, deregisterCreator, log, findLogger;
+};
+constexpr Slots kSlots10{12, 14, 15, 0, 0};
+constexpr Slots kSlots11{8, 10, 11, 4, 4};
+
+template <typename Fn>
+Fn slot(void* object, int index) {
+    void** const vtable = *static_cast<void***>(object);
+    return reinterpret_cast<Fn>(vtable[index]);
+}
+
+constexpr int32_t kSeverityError = 1;
+constexpr int32_t kSeverityWarning = 2;
+
+// --- the loaded TensorRT library ----------------------------------------------------------------
+struct TrtLibrary {
+    void* handle = nullptr;
+    int32_t major = 0;
+    void* (*getPluginRegistry)() = nullptr;
+    void* (*getLogger)() = nullptr;
+};
+
+int rank(char const* path) {
+    char const* base = std::strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (std::strncmp(base, "libnvinfer", 10) != 0 || std::strstr(base, "plugin") != nullptr) return 0;
+    if (std::strncmp(base, "libnvinfer.so", 13) == 0) return 3;
+    if (std::strncmp(base, "libnvinfer_lean.so", 18) == 0) return 2;
+    if (std::strncmp(base, "libnvinfer_dispatch.so", 22) == 0) return 1;
+    return 0;
+}
+
+int pickLibrary(dl_phdr_info* info, size_t, void* data) {
+    auto* best = static_cast<std::pair<int, std::string>*>(data);
+    if (info->dlpi_name != nullptr && info->dlpi_name[0] != '\0') {
+        int const r = rank(info->dlpi_name);
+        if (r > best->first) *best = {r, info->dlpi_name};
+    }
+    return 0;
+}
+
+// Looked up on each use until found (TensorRT may be loaded after this library), then cached.
+TrtLibrary const& trtLibrary() noexcept {
+    static std::mutex mutex;
+    static TrtLibrary lib;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (lib.handle != nullptr) return lib;
+    std::pair<int, std::string> best{0, {}};
+    dl_iterate_phdr(pickLibrary, &best);
+    if (best.first == 0) return lib;
+    void* h = dlopen(best.second.c_str(), RTLD_NOLOAD | RTLD_LAZY);  // only if already loaded
+    if (h == nullptr) return lib;
+    auto major = reinterpret_cast<int32_t (*)()>(dlsym(h, "getInferLibMajorVersion"));
+    lib.getPluginRegistry = reinterpret_cast<void* (*)()>(dlsym(h, "getPluginRegistry"));
+    lib.getLogger = reinterpret_cast<void* (*)()>(dlsym(h, "getLogger"));
+    lib.major = major ? major() : 0;
+    lib.handle = h;  // kept for the life of the process
+    return lib;
+}
+
+std::mutex gLoggerMutex;
+void* gLoggerFinder = nullptr;
+thread_local std::string tLastError;
+
+void logMessage(int32_t severity, std::string const& message) noexcept {
+    try {
+        TrtLibrary const& lib = trtLibrary();
+        void* logger = nullptr;
+        {
+            std::lock_guard<std::mutex> lock(gLoggerMutex);
+            if (gLoggerFinder != nullptr && lib.major >= 10) {
+                Slots const& sl = lib.major >= 11 ? kSlots11 : kSlots10;
+                logger = slot<void* (*)(void*)>(gLoggerFinder, sl.findLogger)(gLoggerFinder);
+            }
+        }
+        if (logger == nullptr && lib.getLogger != nullptr) logger = lib.getLogger();
+        if (logger != nullptr && lib.major >= 10) {
+            Slots const& sl = lib.major >= 11 ? kSlots11 : kSlots10;
+            slot<void (*)(void*, int32_t, char const*)>(logger, sl.log)(logger, severity, message.c_str());
+        } else if (severity <= kSeverityError)
+            std::fprintf(stderr, "[sortpool] %s\n", message.c_str());
+    } catch (...) {
+    }
+}
+}  // namespace
+
+void reportError(std::string const& message) noexcept {
+    try {
+        tLastError = message;
+    } catch (...) {
+    }
+    logMessage(kSeverityError, message);
+}
+
+void reportWarning(std::string const& message) noexcept { logMessage(kSeverityWarning, message); }
+
+void clearLastError() noexcept { tLastError.clear(); }
+
+char const* lastError() noexcept { return tLastError.c_str(); }
+
+int32_t runtimeMajorVersion() noexcept {
+    try {
+        return trtLibrary().major;
+    } catch (...) {
+        return 0;
+    }
+}
+
+bool v2AbiMatchesRuntime() noexcept {
+    int32_t const major = runtimeMajorVersion();
+    return major == 0 || major == NV_TENSORRT_MAJOR;
+}
+
+void* loadedPluginRegistry() noexcept {
+    try {
+        TrtLibrary const& lib = trtLibrary();
+        return lib.getPluginRegistry ? lib.getPluginRegistry() : nullptr;
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+namespace {
+// The slot table for the registry in hand: the loaded TensorRT's major version, or (nothing loaded,
+// e.g. a registry handed to sortpoolInitPlugins by a statically linked application) the headers'.
+Slots const* registrySlots(void** registry) noexcept {
+    int32_t major = runtimeMajorVersion();
+    if (*registry == nullptr) *registry = loadedPluginRegistry();
+    if (*registry == nullptr) return nullptr;
+    if (major == 0) major = NV_TENSORRT_MAJOR;
+    if (major >= 11) return &kSlots11;
+    if (major == 10) return &kSlots10;
+    return nullptr;  // TensorRT < 10 has no IPluginCreatorInterface registry
+}
+}  // namespace
+
+bool registryRegister(void* registry, nvinfer1::IPluginCreatorInterface& creator, char const* ns) noexcept {
+    Slots const* sl = registrySlots(&registry);
+    if (sl == nullptr) return false;
+    using Fn = bool (*)(void*, nvinfer1::IPluginCreatorInterface&, char const*);
+    return slot<Fn>(registry, sl->registerCreator)(registry, creator, ns);
+}
+
+bool registryDeregister(void* registry, nvinfer1::IPluginCreatorInterface const& creator) noexcept {
+    Slots const* sl = registrySlots(&registry);
+    if (sl == nullptr) return false;
+    using Fn = bool (*)(void*, nvinfer1::IPluginCreatorInterface const&);
+    return slot<Fn>(registry, sl->deregisterCreator)(registry, creator);
+}
+
+nvinfer1::IPluginCreatorInterface* registryFind(void* registry, char const* name, char const* version) noexcept {
+    Slots const* sl = registrySlots(&registry);
+    if (sl == nullptr) return nullptr;
+    using Fn = nvinfer1::IPluginCreatorInterface* (*)(void*, char const*, char const*, char const*);
+    return slot<Fn>(registry, sl->getCreator)(registry, name, version, "");
+}
+
+void setLoggerFinderAny(void* finder) noexcept {
+    std::lock_guard<std::mutex> lock(gLoggerMutex);
+    gLoggerFinder = finder;
+}
+
+}  // namespace trt
+}  // namespace sortpool

@@ -1,0 +1,260 @@
+// cpu_test.cpp - CPU-only checks of the TensorRT plugin objects (no GPU, no TensorRT library):
+// field parsing and errors, version-1 blob round trip and corruption, version-2 field round trip,
+// output types, format combinations, and the output-shape expression against the core's
+// pooled_extent (through a small IExprBuilder that evaluates constants).
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "sortedWeightedPoolPlugin.h"
+#include "sortedWeightedPoolPluginLegacy.h"
+
+using namespace nvinfer1;
+using namespace sortpool;
+using namespace sortpool::trt;
+
+static int gFailures = 0, gChecks = 0;
+#define CHECK(cond)                                                                 \
+    do {                                                                            \
+        ++gChecks;                                                                  \
+        if (!(cond)) {                                                              \
+            ++gFailures;                                                            \
+            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                           \
+    } while (0)
+
+// --- an IExprBuilder over constants -------------------------------------------------------------
+class ConstExpr : public IDimensionExpr {
+    class Impl : public apiv::VDimensionExpr {
+    public:
+        int64_t v = 0;
+        bool isConstant() const override { return true; }
+        int64_t getConstantValue() const override { return v; }
+        bool isSizeTensor() const override { return false; }
+    } mI;
+
+public:
+    explicit ConstExpr(int64_t v) {
+        mI.v = v;
+        mImpl = &mI;
+    }
+    ~ConstExpr() noexcept override = default;
+};
+
+class ConstBuilder : public IExprBuilder {
+    class Impl : public apiv::VExprBuilder {
+    public:
+        std::deque<ConstExpr>* pool = nullptr;
+        IDimensionExpr const* constant(int64_t v) override { return &pool->emplace_back(v); }
+        IDimensionExpr const* operation(DimensionOperation op, IDimensionExpr const& a, IDimensionExpr const& b) override {
+            int64_t const x = a.getConstantValue(), y = b.getConstantValue();
+            auto floorDiv = [](int64_t p, int64_t q) { int64_t d = p / q; return (p % q != 0 && ((p < 0) != (q < 0))) ? d - 1 : d; };
+            int64_t r = 0;
+            switch (op) {
+            case DimensionOperation::kSUM: r = x + y; break;
+            case DimensionOperation::kPROD: r = x * y; break;
+            case DimensionOperation::kMAX: r = x > y ? x : y; break;
+            case DimensionOperation::kMIN: r = x < y ? x : y; break;
+            case DimensionOperation::kSUB: r = x - y; break;
+            case DimensionOperation::kEQUAL: r = x == y; break;
+            case DimensionOperation::kLESS: r = x < y; break;
+            case DimensionOperation::kFLOOR_DIV: r = floorDiv(x, y); break;
+            case DimensionOperation::kCEIL_DIV: r = -floorDiv(-x, y); break;
+            }
+            return &pool->emplace_back(r);
+        }
+        IDimensionExpr const* declareSizeTensor(int32_t, IDimensionExpr const&, IDimensionExpr const&) override {
+            return nullptr;
+        }
+    } mI;
+    std::deque<ConstExpr> mPool;
+
+public:
+    ConstBuilder() {
+        mI.pool = &mPool;
+        mImpl = &mI;
+    }
+    ~ConstBuilder() noexcept override = default;
+};
+
+// --- helpers ----------------------------------------------------------------------------------------
+struct Fields {
+    std::vector<PluginField> f;
+    std::deque<std::vector<int32_t>> ints;
+    std::deque<std::vector<float>> floats;
+    PluginFieldCollection fc{};
+    Fields& i32(char const* name, std::vector<int32_t> v) {
+        ints.push_back(std::move(v));
+        f.emplace_back(name, ints.back().data(), PluginFieldType::kINT32, static_cast<int32_t>(ints.back().size()));
+        return *this;
+    }
+    Fields& f32(char const* name, std::vector<float> v) {
+        floats.push_back(std::move(v));
+        f.emplace_back(name, floats.back().data(), PluginFieldType::kFLOAT32, static_cast<int32_t>(floats.back().size()));
+        return *this;
+    }
+    PluginFieldCollection const* get() {
+        fc.nbFields = static_cast<int32_t>(f.size());
+        fc.fields = f.data();
+        return &fc;
+    }
+};
+
+static bool sameConfig(PoolConfig const& a, PoolConfig const& b) {
+    PoolGeometry const &x = a.geometry, &y = b.geometry;
+    return x.kernel_h == y.kernel_h && x.kernel_w == y.kernel_w && x.stride_h == y.stride_h && x.stride_w == y.stride_w &&
+           x.pad_top == y.pad_top && x.pad_left == y.pad_left && x.pad_bottom == y.pad_bottom &&
+           x.pad_right == y.pad_right && x.ceil_mode == y.ceil_mode && x.pool_range == y.pool_range &&
+           a.weights == b.weights;
+}
+
+static void testFields() {
+    SortedWeightedPoolPluginCreator v3;
+    PluginFieldCollection const* names = v3.getFieldNames();
+    CHECK(names->nbFields == 6);
+    Fields ok;
+    ok.i32("kernel_shape", {3, 2}).i32("strides", {1, 2}).i32("pads", {1, 0, 2, 1}).i32("ceil_mode", {1});
+    ok.i32("pool_range", {3}).f32("weights", {0.5f, 0.3f, 0.2f});
+    IPluginV3* p = v3.createPlugin("x", ok.get(), TensorRTPhase::kBUILD);
+    CHECK(p != nullptr);
+    if (p) {
+        auto* sp = static_cast<SortedWeightedPoolPlugin*>(p);
+        CHECK(sp->config().geometry.kernel_h == 3 && sp->config().geometry.pad_bottom == 2);
+        // v2 fields round trip through kRUNTIME
+        auto* rt = static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
+        IPluginV3* q = v3.createPlugin("x", rt->getFieldsToSerialize(), TensorRTPhase::kRUNTIME);
+        CHECK(q != nullptr && sameConfig(static_cast<SortedWeightedPoolPlugin*>(q)->config(), sp->config()));
+        delete q;
+        delete p;
+    }
+    struct Bad { Fields f; char const* needle; };
+    std::vector<Bad> bad(8);
+    bad[0].f.i32("pool_range", {5}).f32("weights", {1, 1, 1, 1, 1}); bad[0].needle = "pool_range";
+    bad[1].f.i32("pool_range", {2}).f32("weights", {1, 1, 1}); bad[1].needle = "weights";
+    bad[2].f.i32("pool_range", {1}); bad[2].needle = "weights";
+    bad[3].f.i32("pool_range", {1}).f32("weights", {1}).i32("dilations", {1, 1}); bad[3].needle = "dilations";
+    bad[4].f.i32("pool_range", {1}).f32("weights", {1}).f32("strides", {1, 1}); bad[4].needle = "kINT32";
+    bad[5].f.i32("kernel_shape", {2, 2}).i32("pads", {0, 0, 2, 0}).i32("pool_range", {1}).f32("weights", {1}); bad[5].needle = "pads";
+    bad[6].f.i32("pool_range", {1}).i32("pool_range", {1}).f32("weights", {1}); bad[6].needle = "more than once";
+    bad[7].f.i32("kernel_shape", {9, 8}).i32("pool_range", {1}).f32("weights", {1}); bad[7].needle = "kernel_shape";
+    SortedWeightedPoolPluginLegacyCreator v2;
+    for (auto& b : bad) {
+        IPluginV3* p3 = v3.createPlugin("x", b.f.get(), TensorRTPhase::kBUILD);
+        CHECK(p3 == nullptr);
+        CHECK(std::strstr(lastError(), b.needle) != nullptr);
+        if (std::strstr(lastError(), b.needle) == nullptr) std::fprintf(stderr, "  message: %s\n", lastError());
+        IPluginV2* p2 = v2.createPlugin("x", b.f.get());
+        CHECK(p2 == nullptr);
+        delete p3;
+    }
+}
+
+static void testSerializationV1() {
+    SortedWeightedPoolPluginLegacyCreator v2;
+    Fields f;
+    f.i32("kernel_shape", {2, 3}).i32("pads", {1, 2, 0, 0}).i32("pool_range", {2}).f32("weights", {1, 2, 3, 4, 5, 6});
+    IPluginV2* p = v2.createPlugin("x", f.get());
+    CHECK(p != nullptr);
+    if (!p) return;
+    std::vector<unsigned char> blob(p->getSerializationSize());
+    p->serialize(blob.data());
+    IPluginV2* q = v2.deserializePlugin("x", blob.data(), blob.size());
+    CHECK(q != nullptr);
+    if (q) {
+        CHECK(sameConfig(static_cast<SortedWeightedPoolPluginLegacy*>(q)->config(),
+                         static_cast<SortedWeightedPoolPluginLegacy*>(p)->config()));
+        q->destroy();
+    }
+    for (size_t n = 0; n < blob.size(); ++n) CHECK(v2.deserializePlugin("x", blob.data(), n) == nullptr);  // truncated
+    for (size_t i = 0; i < blob.size(); ++i) {  // every single-byte corruption is caught
+        std::vector<unsigned char> c = blob;
+        c[i] ^= 0x5a;
+        IPluginV2* r = v2.deserializePlugin("x", c.data(), c.size());
+        CHECK(r == nullptr);
+        if (r) r->destroy();
+    }
+    std::vector<unsigned char> longer = blob;
+    longer.push_back(0);
+    CHECK(v2.deserializePlugin("x", longer.data(), longer.size()) == nullptr);
+    CHECK(v2.deserializePlugin("x", nullptr, 0) == nullptr);
+    p->destroy();
+}
+
+static void testShapesAndFormats() {
+    // Output-shape expression == core pooled_extent / infer_output_shape, over many geometries.
+    int cases = 0;
+    for (int k = 1; k <= 4; ++k)
+        for (int s = 1; s <= 3; ++s)
+            for (int ph = 0; ph < k; ++ph)
+                for (int pt = 0; pt < k; ++pt)
+                    for (int ceil = 0; ceil <= 1; ++ceil)
+                        for (int64_t in = 0; in <= 12; ++in) {
+                            ConstBuilder eb;
+                            ConstExpr inExpr(in);
+                            IDimensionExpr const* e = pooledExtentExpr(inExpr, k, s, ph, pt, ceil, eb);
+                            PoolConfig cfg;
+                            cfg.geometry.kernel_h = k; cfg.geometry.kernel_w = 1;
+                            cfg.geometry.stride_h = s; cfg.geometry.stride_w = 1;
+                            cfg.geometry.pad_top = ph; cfg.geometry.pad_bottom = pt;
+                            cfg.geometry.ceil_mode = ceil; cfg.geometry.pool_range = 1;
+                            cfg.weights = {1.f};
+                            Shape4 y;
+                            std::string err = infer_output_shape(cfg, {1, 1, in, 3}, &y);
+                            int64_t const want = err.empty() ? y.h : 0;  // invalid inputs: 0 (rejected at configure)
+                            CHECK(e != nullptr && e->getConstantValue() == want);
+                            if (e && e->getConstantValue() != want)
+                                std::fprintf(stderr, "  k=%d s=%d pads=%d,%d ceil=%d in=%lld: expr %lld, core %lld\n", k, s,
+                                             ph, pt, ceil, (long long)in, (long long)e->getConstantValue(), (long long)want);
+                            ++cases;
+                        }
+    std::printf("shape expression cases: %d\n", cases);
+
+    SortedWeightedPoolPluginCreator v3;
+    Fields f;
+    f.i32("pool_range", {1}).f32("weights", {1});
+    IPluginV3* p = v3.createPlugin("x", f.get(), TensorRTPhase::kBUILD);
+    CHECK(p != nullptr);
+    if (!p) return;
+    auto* build = static_cast<IPluginV3OneBuild*>(p->getCapabilityInterface(PluginCapabilityType::kBUILD));
+    for (DataType t : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16, DataType::kINT8, DataType::kINT32}) {
+        DataType out = DataType::kINT64;
+        int32_t rc = build->getOutputDataTypes(&out, 1, &t, 1);
+        bool const supported = t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16;
+        CHECK((rc == 0) == supported);
+        if (supported) CHECK(out == t);
+        DynamicPluginTensorDesc io[2]{};
+        io[0].desc.type = t;
+        io[0].desc.format = TensorFormat::kLINEAR;
+        CHECK(build->supportsFormatCombination(0, io, 1, 1) == supported);
+        for (DataType o : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16}) {
+            io[1].desc.type = o;
+            io[1].desc.format = TensorFormat::kLINEAR;
+            CHECK(build->supportsFormatCombination(1, io, 1, 1) == (o == t));
+            io[1].desc.format = TensorFormat::kCHW32;
+            CHECK(!build->supportsFormatCombination(1, io, 1, 1));
+        }
+        io[0].desc.format = TensorFormat::kHWC8;
+        CHECK(!build->supportsFormatCombination(0, io, 1, 1));
+    }
+    // onShapeChange validates concrete shapes.
+    auto* rt = static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
+    PluginTensorDesc in{}, out{};
+    in.dims.nbDims = 4; in.dims.d[0] = 2; in.dims.d[1] = 3; in.dims.d[2] = 5; in.dims.d[3] = 7;
+    in.type = out.type = DataType::kHALF;
+    in.format = out.format = TensorFormat::kLINEAR;
+    out.dims = in.dims; out.dims.d[2] = 2; out.dims.d[3] = 3;
+    CHECK(rt->onShapeChange(&in, 1, &out, 1) == 0);
+    out.dims.d[3] = 4;
+    CHECK(rt->onShapeChange(&in, 1, &out, 1) != 0);
+    delete p;
+}
+
+int main() {
+    testFields();
+    testSerializationV1();
+    testShapesAndFormats();
+    std::printf("%d checks, %d failures\n", gChecks, gFailures);
+    return gFailures == 0 ? 0 : 1;
+}

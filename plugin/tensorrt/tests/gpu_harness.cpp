@@ -1,0 +1,371 @@
+// gpu_harness.cpp - drives the SortedWeightedPool plugins on real CUDA buffers, without a
+// TensorRT builder or runtime: plugins come from the creators, then
+//   version "1" (IPluginV2DynamicExt): initialize -> configurePlugin -> enqueue
+//   version "2" (IPluginV3):           attachToContext -> onShapeChange -> enqueue
+// and every output is compared with the CPU reference (the op core's pool_window run on the host)
+// for float32, float16 and bfloat16 over many shapes and attributes. Results must be bit-exact
+// (the core fixes the arithmetic); NaN positions must match.
+//
+//   sortpool_trt_gpu_harness              correctness sweep (exit 1 on any mismatch)
+//   sortpool_trt_gpu_harness --bench      bandwidth benchmark (>= 256 MB inputs, 2x2 s2 k=4)
+//   sortpool_trt_gpu_harness --quick      fewer random cases (for compute-sanitizer)
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sortedWeightedPoolPlugin.h"
+#include "sortedWeightedPoolPluginLegacy.h"
+
+using namespace nvinfer1;
+using namespace sortpool;
+using namespace sortpool::trt;
+
+#define CUDA_OK(x)                                                                                     \
+    do {                                                                                               \
+        cudaError_t e_ = (x);                                                                          \
+        if (e_ != cudaSuccess) {                                                                       \
+            std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));  \
+            std::exit(2);                                                                              \
+        }                                                                                              \
+    } while (0)
+
+namespace {
+
+struct Case {
+    int64_t n, c, h, w;
+    int kh, kw, sh, sw, pt, pl, pb, pr, ceil, k;
+    bool perChannel;
+    DataType type;
+};
+
+size_t elemSize(DataType t) { return t == DataType::kFLOAT ? 4 : 2; }
+char const* typeName(DataType t) { return t == DataType::kFLOAT ? "fp32" : t == DataType::kHALF ? "fp16" : "bf16"; }
+
+float toFloat(DataType t, void const* base, int64_t i) {
+    if (t == DataType::kFLOAT) return static_cast<float const*>(base)[i];
+    uint16_t const b = static_cast<uint16_t const*>(base)[i];
+    return t == DataType::kHALF ? half_bits_to_float(b) : bfloat16_bits_to_float(b);
+}
+uint32_t fromFloatBits(DataType t, float v) {
+    if (t == DataType::kFLOAT) return float_to_bits(v);
+    return t == DataType::kHALF ? float_to_half_bits(v) : float_to_bfloat16_bits(v);
+}
+uint32_t readBits(DataType t, void const* base, int64_t i) {
+    if (t == DataType::kFLOAT) return static_cast<uint32_t const*>(base)[i];
+    return static_cast<uint16_t const*>(base)[i];
+}
+bool isNanBits(DataType t, uint32_t b) {
+    if (t == DataType::kFLOAT) return (b & 0x7fffffffu) > 0x7f800000u;
+    if (t == DataType::kHALF) return (b & 0x7fffu) > 0x7c00u;
+    return (b & 0x7fffu) > 0x7f80u;
+}
+
+PoolConfig configOf(Case const& cs, std::vector<float> const& weights) {
+    RawAttributes raw;
+    raw.has_kernel_shape = raw.has_strides = raw.has_pads = raw.has_ceil_mode = raw.has_pool_range = true;
+    raw.has_weights = true;
+    raw.kernel_shape = {cs.kh, cs.kw};
+    raw.strides = {cs.sh, cs.sw};
+    raw.pads = {cs.pt, cs.pl, cs.pb, cs.pr};
+    raw.ceil_mode = cs.ceil;
+    raw.pool_range = cs.k;
+    raw.weights = weights;
+    PoolConfig cfg;
+    std::string err = parse_attributes(raw, &cfg);
+    if (!err.empty()) {
+        std::fprintf(stderr, "bad case: %s\n", err.c_str());
+        std::exit(2);
+    }
+    return cfg;
+}
+
+// The plugin fields an ONNX parser would hand over for this case.
+struct CaseFields {
+    int32_t ks[2], st[2], pads[4], ceil, k;
+    std::vector<float> weights;
+    std::vector<PluginField> f;
+    PluginFieldCollection fc{};
+    CaseFields(Case const& cs, std::vector<float> const& w) : weights(w) {
+        ks[0] = cs.kh; ks[1] = cs.kw; st[0] = cs.sh; st[1] = cs.sw;
+        pads[0] = cs.pt; pads[1] = cs.pl; pads[2] = cs.pb; pads[3] = cs.pr;
+        ceil = cs.ceil; k = cs.k;
+        f.emplace_back("kernel_shape", ks, PluginFieldType::kINT32, 2);
+        f.emplace_back("strides", st, PluginFieldType::kINT32, 2);
+        f.emplace_back("pads", pads, PluginFieldType::kINT32, 4);
+        f.emplace_back("ceil_mode", &ceil, PluginFieldType::kINT32, 1);
+        f.emplace_back("pool_range", &k, PluginFieldType::kINT32, 1);
+        f.emplace_back("weights", weights.data(), PluginFieldType::kFLOAT32, static_cast<int32_t>(weights.size()));
+        fc.nbFields = static_cast<int32_t>(f.size());
+        fc.fields = f.data();
+    }
+};
+
+PluginTensorDesc desc(DataType t, Shape4 s) {
+    PluginTensorDesc d{};
+    d.dims.nbDims = 4;
+    d.dims.d[0] = s.n; d.dims.d[1] = s.c; d.dims.d[2] = s.h; d.dims.d[3] = s.w;
+    d.type = t;
+    d.format = TensorFormat::kLINEAR;
+    d.scale = 1.f;
+    return d;
+}
+
+// Runs one case through both plugin versions; returns the number of mismatching outputs.
+int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
+    std::vector<float> weights(static_cast<size_t>(cs.k) * (cs.perChannel ? cs.c : 1));
+    std::uniform_real_distribution<float> wd(-1.f, 1.f);
+    for (float& w : weights) w = wd(rng);
+    PoolConfig const cfg = configOf(cs, weights);
+    Shape4 y;
+    std::string err = infer_output_shape(cfg, {cs.n, cs.c, cs.h, cs.w}, &y);
+    if (!err.empty()) return 0;  // not a valid case: skipped
+    int64_t const inCount = cs.n * cs.c * cs.h * cs.w, outCount = y.n * y.c * y.h * y.w;
+    size_t const es = elemSize(cs.type);
+
+    // Input: small integers and fractions (many ties), some +-inf, some NaN.
+    std::vector<unsigned char> hx(static_cast<size_t>(inCount) * es);
+    std::uniform_int_distribution<int> vd(-8, 8), special(0, 199);
+    for (int64_t i = 0; i < inCount; ++i) {
+        float v = static_cast<float>(vd(rng)) * 0.37f;
+        int const s = special(rng);
+        if (s == 0) v = std::nanf("");
+        if (s == 1) v = INFINITY;
+        if (s == 2) v = -INFINITY;
+        uint32_t const b = fromFloatBits(cs.type, v);
+        std::memcpy(hx.data() + i * es, &b, es);  // little endian: low bytes
+    }
+    // CPU reference: the core on the host.
+    std::vector<uint32_t> ref(static_cast<size_t>(outCount));
+    for (int64_t nc = 0; nc < y.n * y.c; ++nc) {
+        int64_t const c = nc % y.c;
+        float const* w = cfg.weights.data() + c * cfg.channel_weight_stride();
+        auto load = [&](int64_t h, int64_t x) { return toFloat(cs.type, hx.data(), nc * cs.h * cs.w + h * cs.w + x); };
+        for (int64_t oh = 0; oh < y.h; ++oh)
+            for (int64_t ow = 0; ow < y.w; ++ow)
+                ref[static_cast<size_t>((nc * y.h + oh) * y.w + ow)] = fromFloatBits(
+                    cs.type, pool_window<kMaxWindowCells>(load, cs.h, cs.w, cfg.geometry, oh, ow, w));
+    }
+
+    void *dx = nullptr, *dy = nullptr;
+    CUDA_OK(cudaMalloc(&dx, std::max<size_t>(hx.size(), 1)));
+    CUDA_OK(cudaMalloc(&dy, std::max<size_t>(static_cast<size_t>(outCount) * es, 1)));
+    if (!hx.empty()) CUDA_OK(cudaMemcpy(dx, hx.data(), hx.size(), cudaMemcpyHostToDevice));
+    cudaStream_t stream;
+    CUDA_OK(cudaStreamCreate(&stream));
+    PluginTensorDesc const in = desc(cs.type, Shape4{cs.n, cs.c, cs.h, cs.w}), out = desc(cs.type, y);
+    CaseFields fields(cs, weights);
+    int64_t bad = 0;
+    std::vector<unsigned char> hy(static_cast<size_t>(outCount) * es);
+
+    for (int version = 1; version <= 2; ++version) {
+        CUDA_OK(cudaMemset(dy, 0xff, std::max<size_t>(hy.size(), 1)));
+        int32_t rc = -1;
+        if (version == 1) {
+            SortedWeightedPoolPluginLegacyCreator creator;
+            IPluginV2* base = creator.createPlugin("h", &fields.fc);
+            auto* p = static_cast<IPluginV2DynamicExt*>(base);
+            DynamicPluginTensorDesc din{}, dout{};
+            din.desc = in; din.min = din.max = din.opt = in.dims;
+            dout.desc = out; dout.min = dout.max = dout.opt = out.dims;
+            if (p && p->initialize() == 0) {
+                p->configurePlugin(&din, 1, &dout, 1);
+                void const* ins[] = {dx};
+                void* outs[] = {dy};
+                rc = p->enqueue(&in, &out, ins, outs, nullptr, stream);
+                CUDA_OK(cudaStreamSynchronize(stream));
+                p->terminate();
+            }
+            if (p) p->destroy();
+        } else {
+            SortedWeightedPoolPluginCreator creator;
+            IPluginV3* built = creator.createPlugin("h", &fields.fc, TensorRTPhase::kRUNTIME);
+            IPluginV3* p = built ? static_cast<IPluginV3OneRuntime*>(
+                                       built->getCapabilityInterface(PluginCapabilityType::kRUNTIME))
+                                       ->attachToContext(nullptr)
+                                 : nullptr;
+            if (p) {
+                auto* rt = static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
+                if (rt->onShapeChange(&in, 1, &out, 1) == 0) {
+                    void const* ins[] = {dx};
+                    void* outs[] = {dy};
+                    rc = rt->enqueue(&in, &out, ins, outs, nullptr, stream);
+                    CUDA_OK(cudaStreamSynchronize(stream));
+                }
+            }
+            delete p;
+            delete built;
+        }
+        if (rc != 0) {
+            std::fprintf(stderr, "FAIL v%d: enqueue failed: %s\n", version, lastError());
+            ++bad;
+            continue;
+        }
+        if (!hy.empty()) CUDA_OK(cudaMemcpy(hy.data(), dy, hy.size(), cudaMemcpyDeviceToHost));
+        int64_t caseBad = 0;
+        for (int64_t i = 0; i < outCount; ++i) {
+            uint32_t const got = readBits(cs.type, hy.data(), i), want = ref[static_cast<size_t>(i)];
+            bool const ok = got == want || (isNanBits(cs.type, got) && isNanBits(cs.type, want)) ||
+                            ((got | want) << 1) == 0 /* +0 / -0: sign of a zero result is unspecified */ ||
+                            (cs.type != DataType::kFLOAT && ((got | want) & 0x7fffu) == 0);
+            if (!ok && caseBad++ < 3)
+                std::fprintf(stderr, "  v%d %s out[%lld] = 0x%x, reference 0x%x\n", version, typeName(cs.type),
+                             static_cast<long long>(i), got, want);
+        }
+        bad += caseBad;
+    }
+    if (bad || verbose)
+        std::printf("%s %s N%lld C%lld %lldx%lld k%dx%d s%d,%d pads %d,%d,%d,%d ceil %d range %d %s: %lld bad\n",
+                    bad ? "FAIL" : "ok  ", typeName(cs.type), (long long)cs.n, (long long)cs.c, (long long)cs.h,
+                    (long long)cs.w, cs.kh, cs.kw, cs.sh, cs.sw, cs.pt, cs.pl, cs.pb, cs.pr, cs.ceil, cs.k,
+                    cs.perChannel ? "per-channel" : "shared", static_cast<long long>(bad));
+    CUDA_OK(cudaStreamDestroy(stream));
+    CUDA_OK(cudaFree(dx));
+    CUDA_OK(cudaFree(dy));
+    return bad;
+}
+
+int correctness(int randomCases) {
+    std::mt19937 rng(12345);
+    int64_t bad = 0;
+    int cases = 0;
+    DataType const types[] = {DataType::kFLOAT, DataType::kHALF, DataType::kBF16};
+    // Every k of a 2x2, 3x3 and 8x8 window; odd sizes; pads; ceil mode; per-channel (incl. > 64 weights).
+    for (DataType t : types) {
+        for (int k = 1; k <= 4; ++k) {
+            bad += runCase({2, 3, 9, 10, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);  // pair fast path
+            bad += runCase({2, 3, 9, 11, 2, 2, 2, 2, 1, 1, 1, 1, 1, k, true, t}, rng, false);
+            ++++cases;
+        }
+        for (int k = 1; k <= 9; ++k, ++cases) bad += runCase({1, 5, 13, 7, 3, 3, 2, 1, 1, 2, 2, 0, k % 2, k, k % 3 == 0, t}, rng, false);
+        for (int k : {1, 7, 33, 64}) {
+            bad += runCase({1, 2, 17, 19, 8, 8, 3, 5, 7, 0, 3, 7, 1, k, false, t}, rng, false);
+            ++cases;
+        }
+        bad += runCase({2, 40, 6, 6, 2, 2, 2, 2, 0, 0, 1, 1, 1, 3, true, t}, rng, false);  // 120 weights: device buffer
+        bad += runCase({1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, false, t}, rng, false);
+        bad += runCase({3, 2, 0, 5, 2, 2, 2, 2, 0, 0, 0, 0, 0, 2, false, t}, rng, false);   // empty axis
+        bad += runCase({1, 1, 4, 65, 4, 16, 1, 3, 2, 8, 3, 15, 1, 60, false, t}, rng, false);
+        cases += 4;
+    }
+    std::uniform_int_distribution<int> small(1, 4), ext(1, 23), kd(1, 8), sd(1, 4), coin(0, 1);
+    for (int i = 0; i < randomCases; ++i) {
+        Case cs{};
+        cs.n = small(rng); cs.c = small(rng); cs.h = ext(rng); cs.w = ext(rng);
+        do { cs.kh = kd(rng); cs.kw = kd(rng); } while (cs.kh * cs.kw > kMaxWindowCells);
+        cs.sh = sd(rng); cs.sw = sd(rng);
+        cs.pt = std::uniform_int_distribution<int>(0, cs.kh - 1)(rng);
+        cs.pb = std::uniform_int_distribution<int>(0, cs.kh - 1)(rng);
+        cs.pl = std::uniform_int_distribution<int>(0, cs.kw - 1)(rng);
+        cs.pr = std::uniform_int_distribution<int>(0, cs.kw - 1)(rng);
+        cs.ceil = coin(rng);
+        cs.k = std::uniform_int_distribution<int>(1, cs.kh * cs.kw)(rng);
+        cs.perChannel = coin(rng);
+        cs.type = types[i % 3];
+        bad += runCase(cs, rng, false);
+        ++cases;
+    }
+    std::printf("correctness: %d cases x 2 plugin versions, %lld mismatching outputs\n", cases, (long long)bad);
+    return bad == 0 ? 0 : 1;
+}
+
+float medianMs(std::vector<float> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+int bench() {
+    int const reps = 20;
+    std::printf("%-6s %-22s %10s %10s %10s %8s %s\n", "type", "input", "MB moved", "kernel ms", "GB/s", "vs D2D",
+                "variant");
+    for (DataType t : {DataType::kFLOAT, DataType::kHALF}) {
+        size_t const es = elemSize(t);
+        Shape4 const x{t == DataType::kFLOAT ? 16 : 32, 64, 256, 256};  // 268 MB either way
+        int64_t const inCount = x.n * x.c * x.h * x.w;
+        Shape4 const y{x.n, x.c, x.h / 2, x.w / 2};
+        int64_t const outCount = y.n * y.c * y.h * y.w;
+        void *dx, *dy, *dcopy;
+        CUDA_OK(cudaMalloc(&dx, inCount * es));
+        CUDA_OK(cudaMalloc(&dy, outCount * es));
+        CUDA_OK(cudaMalloc(&dcopy, inCount * es));
+        CUDA_OK(cudaMemset(dx, 0x3c, inCount * es));
+        cudaEvent_t a, b;
+        CUDA_OK(cudaEventCreate(&a));
+        CUDA_OK(cudaEventCreate(&b));
+        cudaStream_t s;
+        CUDA_OK(cudaStreamCreate(&s));
+        std::vector<float> copyMs, kernelMs;
+        for (int i = 0; i < reps + 2; ++i) {
+            CUDA_OK(cudaEventRecord(a, s));
+            CUDA_OK(cudaMemcpyAsync(dcopy, dx, inCount * es, cudaMemcpyDeviceToDevice, s));
+            CUDA_OK(cudaEventRecord(b, s));
+            CUDA_OK(cudaEventSynchronize(b));
+            float ms;
+            CUDA_OK(cudaEventElapsedTime(&ms, a, b));
+            if (i >= 2) copyMs.push_back(ms);
+        }
+        Case cs{x.n, x.c, x.h, x.w, 2, 2, 2, 2, 0, 0, 0, 0, 0, 4, false, t};
+        CaseFields fields(cs, {0.4f, 0.3f, 0.2f, 0.1f});
+        SortedWeightedPoolPluginCreator creator;
+        IPluginV3* built = creator.createPlugin("b", &fields.fc, TensorRTPhase::kRUNTIME);
+        IPluginV3* p = static_cast<IPluginV3OneRuntime*>(built->getCapabilityInterface(PluginCapabilityType::kRUNTIME))
+                           ->attachToContext(nullptr);
+        auto* rt = static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
+        PluginTensorDesc const in = desc(t, x), out = desc(t, y);
+        if (rt->onShapeChange(&in, 1, &out, 1) != 0) return 1;
+        void const* ins[] = {dx};
+        void* outs[] = {dy};
+        for (int i = 0; i < reps + 2; ++i) {
+            CUDA_OK(cudaEventRecord(a, s));
+            if (rt->enqueue(&in, &out, ins, outs, nullptr, s) != 0) return 1;
+            CUDA_OK(cudaEventRecord(b, s));
+            CUDA_OK(cudaEventSynchronize(b));
+            float ms;
+            CUDA_OK(cudaEventElapsedTime(&ms, a, b));
+            if (i >= 2) kernelMs.push_back(ms);
+        }
+        PoolLaunch pl;
+        pl.geometry = configOf(cs, fields.weights).geometry;
+        pl.in = x; pl.out = y; pl.x = dx;
+        pl.type = t == DataType::kFLOAT ? ElementType::kFloat32 : ElementType::kFloat16;
+        char const* variant = selectKernelVariant(pl) == KernelVariant::kPair2x2 ? "pair2x2" : "generic";
+        double const copyBytes = 2.0 * inCount * es, kernelBytes = double(inCount + outCount) * es;
+        double const copyBw = copyBytes / (medianMs(copyMs) * 1e-3) / 1e9;
+        double const kernelBw = kernelBytes / (medianMs(kernelMs) * 1e-3) / 1e9;
+        char shape[64];
+        std::snprintf(shape, sizeof shape, "%lldx%lldx%lldx%lld", (long long)x.n, (long long)x.c, (long long)x.h,
+                      (long long)x.w);
+        std::printf("%-6s %-22s %10.1f %10.3f %10.1f %7.1f%% %s\n", typeName(t), shape, kernelBytes / 1e6,
+                    medianMs(kernelMs), kernelBw, 100.0 * kernelBw / copyBw, variant);
+        std::printf("%-6s %-22s %10.1f %10.3f %10.1f %8s cudaMemcpy D2D\n", typeName(t), shape, copyBytes / 1e6,
+                    medianMs(copyMs), copyBw, "100%");
+        delete p;
+        delete built;
+        cudaFree(dx);
+        cudaFree(dy);
+        cudaFree(dcopy);
+        cudaStreamDestroy(s);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        std::fprintf(stderr, "sortpool_trt_gpu_harness: no CUDA device\n");
+        return 3;
+    }
+    cudaDeviceProp prop{};
+    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+    std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+    std::string const mode = argc > 1 ? argv[1] : "";
+    if (mode == "--bench") return bench();
+    return correctness(mode == "--quick" ? 20 : 400);
+}

@@ -1,0 +1,60 @@
+"""Fixtures for the TensorRT plugin tests (lean runtime, CPU only).
+
+The library is found through $SORTPOOL_TRT_PLUGIN, then sortpool.trt_plugin_path(), then the CMake
+build folders build/*/plugin/tensorrt/. A missing library is a skip only when there is no nvcc
+(the plugin is then legitimately not built); with nvcc on the machine it is a failure.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LIB_NAME = "libsortpool_trt_plugin.so"
+
+
+def _nvcc_present() -> bool:
+    return shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").exists()
+
+
+def find_plugin_library() -> str | None:
+    env = os.environ.get("SORTPOOL_TRT_PLUGIN")
+    if env:
+        return env
+    try:
+        import sortpool  # the lead's package; optional here
+
+        path = sortpool.trt_plugin_path()
+        if path:
+            return str(path)
+    except Exception:
+        pass
+    hits = sorted(glob.glob(str(REPO / "build" / "*" / "plugin" / "tensorrt" / LIB_NAME)), key=os.path.getmtime)
+    return hits[-1] if hits else None
+
+
+@pytest.fixture(scope="session")
+def trt():
+    try:
+        import tensorrt_lean as trt_mod
+    except ImportError:
+        try:
+            import tensorrt as trt_mod
+        except ImportError:
+            pytest.skip("no TensorRT Python bindings (tensorrt_lean / tensorrt) in this environment")
+    return trt_mod
+
+
+@pytest.fixture(scope="session")
+def plugin_path():
+    path = find_plugin_library()
+    if path is None or not Path(path).exists():
+        if _nvcc_present():
+            pytest.fail(f"{LIB_NAME} was not found (SORTPOOL_TRT_PLUGIN={os.environ.get('SORTPOOL_TRT_PLUGIN')!r}), "
+                        "but nvcc is present, so it should have been built: cmake --build <build dir>")
+        pytest.skip(f"{LIB_NAME} not built: no nvcc on this machine")
+    return str(Path(path).resolve())
