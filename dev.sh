@@ -42,8 +42,17 @@ run_tests() {
   log "C++ unit tests (ctest in $bdir)"
   PATH=$VENV/bin:$PATH ctest --test-dir "$bdir" --output-on-failure || status=1
 
-  log "Python tests (pytest)"
-  (cd "$ROOT" && "$PY" -m pytest -q tests) || status=1
+  log "Python tests (pytest; SORTPOOL_SLOW_TESTS=1 includes the torch.compile inductor test)"
+  (cd "$ROOT" && SORTPOOL_SLOW_TESTS=1 "$PY" -m pytest -q tests) || status=1
+
+  local trt_plugin
+  trt_plugin=$("$PY" -c 'import sortpool; print(sortpool.trt_plugin_path() or "")')
+  if [[ -n $trt_plugin ]]; then
+    log "TensorRT plugin tests on the TensorRT 10 lean runtime (version 1 = IPluginV2DynamicExt's ABI is per major version)"
+    TRT_VENV=$ROOT/.venv-trt10 PYTHON=$PY SORTPOOL_TRT_PLUGIN=$trt_plugin tools/trt_tests_other_runtime.sh || status=1
+  else
+    log "TensorRT plugin not built (no nvcc): skipping the TensorRT 10 lean-runtime run"
+  fi
 
   log "ONNX Runtime tests on the oldest supported onnxruntime (requirements/ort-oldest.txt)"
   local old=$ROOT/.venv-ort-oldest
