@@ -13,8 +13,11 @@
 //   MaxCells   4 (2x2 and smaller windows), 16, or 64 (kMaxWindowCells) - the size of the per-thread
 //              value buffer in pool_window
 //   kPair      the 2x2 stride-2 fast path: the two cells of a window row are fetched with one
-//              aligned 2-element load (float2 / 32-bit), then handed to pool_window through the
-//              load functor; requires pad_left == 0, even W and an aligned base pointer.
+//              aligned 2-element load (float2 / 32-bit); requires pad_left == 0, even W and an
+//              aligned base pointer. A window whose two rows are inside the input goes through the
+//              core's branch-free weighted_top_k_fixed<4, K> (registers only, no divergence), a
+//              window clipped by padding through pool_window.
+//   K          pool_range as a compile-time constant for the kPair path (1..4), 0 otherwise
 #include "sortpoolKernel.h"
 
 #include <cuda_runtime.h>
@@ -53,7 +56,7 @@ struct BFloat16Storage {
     }
 };
 
-template <typename Storage, int MaxCells, bool kPair, typename Index>
+template <typename Storage, int MaxCells, bool kPair, int K, typename Index>
 __global__ void __launch_bounds__(256) sortedWeightedPoolKernel(__grid_constant__ const PoolLaunch p) {
     using T = typename Storage::T;
     T const* __restrict__ x = static_cast<T const*>(p.x);
@@ -90,8 +93,15 @@ __global__ void __launch_bounds__(256) sortedWeightedPoolKernel(__grid_constant_
                     Storage::split(pair, cells[r][0], cells[r][1]);
                 }
             }
-            const auto load = [&](int64_t h, int64_t wc) { return cells[h - h0][wc - static_cast<int64_t>(w0)]; };
-            v = pool_window<MaxCells>(load, in_h, in_w, p.geometry, oh, ow, w);
+            if (h0 >= 0 && h0 + 1 < static_cast<int64_t>(in_h)) {
+                float window[4] = {cells[0][0], cells[0][1], cells[1][0], cells[1][1]};
+                v = weighted_top_k_fixed<4, K>(window, w);
+            } else {
+                const auto load = [&](int64_t h, int64_t wc) {
+                    return cells[h - h0][wc - static_cast<int64_t>(w0)];
+                };
+                v = pool_window<MaxCells>(load, in_h, in_w, p.geometry, oh, ow, w);
+            }
         } else {
             const auto load = [&](int64_t h, int64_t wc) {
                 return Storage::toFloat(plane[static_cast<Index>(h) * in_w + static_cast<Index>(wc)]);
@@ -105,21 +115,33 @@ __global__ void __launch_bounds__(256) sortedWeightedPoolKernel(__grid_constant_
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = int64_t{1} << 20;  // then the grid-stride loop takes over
 
-template <typename Storage, int MaxCells, bool kPair>
+template <typename Storage, int MaxCells, bool kPair, int K = 0>
 cudaError_t launchIndexed(PoolLaunch const& p, int64_t total, bool small, cudaStream_t stream) {
     const int64_t blocks64 = (total + kThreads - 1) / kThreads;
     const unsigned blocks = static_cast<unsigned>(blocks64 < kMaxBlocks ? blocks64 : kMaxBlocks);
     if (small)
-        sortedWeightedPoolKernel<Storage, MaxCells, kPair, uint32_t><<<blocks, kThreads, 0, stream>>>(p);
+        sortedWeightedPoolKernel<Storage, MaxCells, kPair, K, uint32_t><<<blocks, kThreads, 0, stream>>>(p);
     else
-        sortedWeightedPoolKernel<Storage, MaxCells, kPair, int64_t><<<blocks, kThreads, 0, stream>>>(p);
+        sortedWeightedPoolKernel<Storage, MaxCells, kPair, K, int64_t><<<blocks, kThreads, 0, stream>>>(p);
     return cudaGetLastError();
+}
+
+// The 2x2 fast path with pool_range fixed at compile time.
+template <typename Storage>
+cudaError_t launchPair2x2(PoolLaunch const& p, int64_t total, bool small, cudaStream_t stream) {
+    switch (p.geometry.pool_range) {
+    case 1: return launchIndexed<Storage, 4, true, 1>(p, total, small, stream);
+    case 2: return launchIndexed<Storage, 4, true, 2>(p, total, small, stream);
+    case 3: return launchIndexed<Storage, 4, true, 3>(p, total, small, stream);
+    case 4: return launchIndexed<Storage, 4, true, 4>(p, total, small, stream);
+    default: return cudaErrorInvalidValue;  // parse_attributes guarantees 1 <= k <= 4 here
+    }
 }
 
 template <typename Storage>
 cudaError_t launchTyped(PoolLaunch const& p, int64_t total, bool small, cudaStream_t stream) {
     switch (selectKernelVariant(p)) {
-    case KernelVariant::kPair2x2: return launchIndexed<Storage, 4, true>(p, total, small, stream);
+    case KernelVariant::kPair2x2: return launchPair2x2<Storage>(p, total, small, stream);
     case KernelVariant::kCells4: return launchIndexed<Storage, 4, false>(p, total, small, stream);
     case KernelVariant::kCells16: return launchIndexed<Storage, 16, false>(p, total, small, stream);
     default: return launchIndexed<Storage, kMaxWindowCells, false>(p, total, false, stream);

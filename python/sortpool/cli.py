@@ -1,8 +1,27 @@
-"""The `sortpool` command."""
+"""The `sortpool` command.
+
+    sortpool info                                 versions, libraries, GPU, plugin creators
+    sortpool build MODEL.onnx -o MODEL.engine     TensorRT engine with our plugin
+    sortpool run MODEL.(onnx|engine) --inputs x.npz --out y.npz
+    sortpool check MODEL.onnx                     parity TensorRT / ONNX Runtime / PyTorch
+    sortpool demo                                 train, export, run in ONNX Runtime
+
+Exit statuses (see sortpool.errors): 0 ok, 1 mismatch or backend failure, 2 bad usage or input,
+3 a needed backend (TensorRT, a CUDA binding, a GPU, torch) is missing. Errors are one line on
+stderr; SORTPOOL_DEBUG=1 shows the traceback of unexpected ones.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import sys
+from pathlib import Path
+
+from .errors import EXIT_USAGE, BackendFailure, BackendUnavailable, SortpoolError, UserInputError
+
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -11,8 +30,224 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(out_dir=args.out_dir, steps=args.steps, seed=args.seed)
 
 
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+def _say(*parts, err: bool = False) -> None:
+    print(*parts, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def parse_size(text: str) -> int:
+    """'4GiB', '512M', '1.5G', '1024' (MiB) -> bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text or "")
+    if not m:
+        raise UserInputError(f"invalid size {text!r}: expected e.g. 4GiB, 512MiB or a number of MiB")
+    unit = {"": 1 << 20, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
+    return int(float(m.group(1)) * unit)
+
+
+def _profile(args, inputs):
+    from .inputs import derive_profile, parse_named_shapes
+
+    names = [s.name for s in inputs]
+    return derive_profile(inputs,
+                          parse_named_shapes(args.min_shapes, names, "--min-shapes"),
+                          parse_named_shapes(args.opt_shapes, names, "--opt-shapes"),
+                          parse_named_shapes(args.max_shapes, names, "--max-shapes"),
+                          parse_named_shapes(args.shapes, names, "--shapes"))
+
+
+def _build_options(args, profile):
+    from .trt import BuildOptions
+
+    return BuildOptions(
+        profile=profile,
+        workspace_bytes=parse_size(args.workspace) if args.workspace else None,
+        timing_cache=args.timing_cache,
+        version_compatible=args.version_compatible,
+        exclude_lean_runtime=args.exclude_lean_runtime,
+        serialize_plugin=False if args.no_serialize_plugin else None,
+        plugin_version=args.plugin_version,
+        plugin_path=args.plugin,
+        tf32=args.tf32,
+        optimization_level=args.optimization_level,
+        progress=not args.no_progress,
+        verbose=args.verbose,
+    )
+
+
+def _is_engine(path: str) -> bool:
+    return Path(path).suffix.lower() in ENGINE_SUFFIXES
+
+
+# ------------------------------------------------------------------------------------------------
+# commands
+# ------------------------------------------------------------------------------------------------
+def _cmd_info(args) -> int:
+    from . import info
+
+    data = info.collect()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n".join(info.lines(data)))
+    return 0
+
+
+def _cmd_build(args) -> int:
+    from .inputs import onnx_io, require_file
+    from .trt import build_engine
+
+    require_file(args.model, "ONNX model")
+    if _is_engine(args.model):
+        raise UserInputError(f"{args.model} looks like an engine already; build takes an ONNX model")
+    inputs, _ = onnx_io(args.model)
+    options = _build_options(args, _profile(args, inputs))
+    summary = build_engine(args.model, args.output, options, log=lambda m: _say(m, err=True))
+    print("\n".join(summary.lines()))
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
+    return 0
+
+
+def _run_ort(model: str, arrays, args):
+    from .inputs import onnx_io, validate_feed
+    from .ort import make_ort_session
+
+    inputs, _ = onnx_io(model)
+    feed = validate_feed(arrays, inputs, args.inputs)
+    try:
+        session = make_ort_session(model, intra_op_threads=args.threads)
+    except FileNotFoundError as e:  # the custom-op library
+        raise BackendUnavailable(str(e)) from None
+    except Exception as e:
+        raise BackendFailure(f"ONNX Runtime could not load {model}: {str(e).strip().splitlines()[-1]}") from None
+    try:
+        values = session.run(None, dict(feed))
+    except Exception as e:
+        raise BackendFailure(f"ONNX Runtime failed to run {model}: {str(e).strip().splitlines()[-1]}") from None
+    return {o.name: v for o, v in zip(session.get_outputs(), values)}, f"onnxruntime {__import__('onnxruntime').__version__}"
+
+
+def _run_trt(engine_path: str, arrays, args):
+    from .trt import TrtEngine
+
+    with TrtEngine(engine_path, plugin_path=args.plugin, lean_runtime=args.lean_runtime, cuda=args.cuda,
+                   verbose=args.verbose) as engine:
+        outputs = engine.infer(arrays, source=args.inputs)
+        return dict(outputs), f"{engine.trt.__name__} {engine.trt.__version__}, {engine.cuda.name}"
+
+
+def _cmd_run(args) -> int:
+    from .inputs import load_npz, require_file, save_npz
+
+    require_file(args.model, "model")
+    arrays = load_npz(args.inputs)
+    backend = args.backend
+    if backend == "auto":
+        backend = "trt" if _is_engine(args.model) else "ort"
+    if backend == "ort" and _is_engine(args.model):
+        raise UserInputError(f"{args.model} is a TensorRT engine: ONNX Runtime runs .onnx models")
+    if backend == "trt" and not _is_engine(args.model):
+        raise UserInputError(f"--backend trt runs an engine ({', '.join(ENGINE_SUFFIXES)}); build one with "
+                             f"`sortpool build {args.model} -o MODEL.engine`")
+    outputs, who = (_run_trt if backend == "trt" else _run_ort)(args.model, arrays, args)
+    if args.out:
+        path = save_npz(args.out, outputs)
+        _say(f"wrote {path} ({who})", err=True)
+    for name, value in outputs.items():
+        print(f"{name}: {value.dtype.name}{list(value.shape)}")
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from .check import CheckOptions, parse_tolerances, report_lines, run_check, write_report
+    from .inputs import onnx_io, parse_named_shapes, require_file
+
+    require_file(args.model, "ONNX model")
+    if _is_engine(args.model):
+        raise UserInputError(f"check takes the ONNX model; pass the engine with --engine {args.model}")
+    for path in args.inputs or []:
+        require_file(path, "inputs file")
+    if args.engine:
+        require_file(args.engine, "TensorRT engine")
+    if args.report and not Path(args.report).resolve().parent.exists():
+        raise UserInputError(f"report folder does not exist: {Path(args.report).parent}")
+    inputs, _ = onnx_io(args.model)
+    names = [s.name for s in inputs]
+    try:
+        lo, hi = (float(v) for v in args.val_range.split(","))
+    except ValueError:
+        raise UserInputError(f"--val-range {args.val_range!r}: expected LOW,HIGH") from None
+    profile = _profile(args, inputs)  # validates the shapes early
+    options = CheckOptions(
+        engine=args.engine, use_trt=not args.no_trt, require_trt=args.require_trt, torch_model=args.torch_model,
+        input_files=list(args.inputs or []), random=not args.no_random, seed=args.seed, iterations=args.iterations,
+        val_range=(lo, hi), atol=parse_tolerances(args.atol, "--atol"), rtol=parse_tolerances(args.rtol, "--rtol"),
+        min_shapes=parse_named_shapes(args.min_shapes, names, "--min-shapes"),
+        opt_shapes=parse_named_shapes(args.opt_shapes, names, "--opt-shapes"),
+        max_shapes=parse_named_shapes(args.max_shapes, names, "--max-shapes"),
+        shapes=parse_named_shapes(args.shapes, names, "--shapes"),
+        plugin_path=args.plugin, lean_runtime=args.lean_runtime, cuda=args.cuda, ort_threads=args.threads,
+        verbose=args.verbose)
+    options.build_options = _build_options(args, profile)
+    report, code = run_check(args.model, options, log=lambda m: _say(m, err=True))
+    print("\n".join(report_lines(report)))
+    if args.report:
+        write_report(report, args.report)
+        _say(f"report: {args.report}", err=True)
+    return code
+
+
+# ------------------------------------------------------------------------------------------------
+# parser
+# ------------------------------------------------------------------------------------------------
+def _add_shape_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("shapes (optimisation profile; NAME may be left out for a one-input model)")
+    g.add_argument("--min-shapes", nargs="+", action="extend", metavar="NAME:DxDxDxD", help="smallest shapes")
+    g.add_argument("--opt-shapes", nargs="+", action="extend", metavar="NAME:DxDxDxD", help="shapes TensorRT tunes for")
+    g.add_argument("--max-shapes", nargs="+", action="extend", metavar="NAME:DxDxDxD", help="largest shapes")
+    g.add_argument("--shapes", nargs="+", action="extend", metavar="NAME:DxDxDxD",
+                   help="min = opt = max (a static profile)")
+
+
+def _add_build_args(p: argparse.ArgumentParser, for_check: bool = False) -> None:
+    g = p.add_argument_group("TensorRT build" + (" (when check builds the engine itself)" if for_check else ""))
+    g.add_argument("--workspace", metavar="SIZE", help="workspace memory pool limit, e.g. 2GiB (default: TensorRT's)")
+    g.add_argument("--timing-cache", metavar="FILE", help="read and update this tactic timing cache")
+    g.add_argument("--plugin-version", choices=["auto", "1", "2"], default="auto",
+                   help='SortedWeightedPool plugin version: "2" IPluginV3, "1" IPluginV2DynamicExt (default auto: 2)')
+    g.add_argument("--optimization-level", type=int, choices=range(0, 6), metavar="0-5",
+                   help="builder optimisation level (default: TensorRT's, 3)")
+    g.add_argument("--version-compatible", action="store_true",
+                   help="engine that later TensorRT versions (and tensorrt_lean/dispatch) can run; ships our plugin "
+                        "library in the engine")
+    g.add_argument("--exclude-lean-runtime", action="store_true",
+                   help="with --version-compatible: leave the lean runtime out (run with --lean-runtime)")
+    g.add_argument("--no-serialize-plugin", action="store_true",
+                   help="do not ship the plugin library in a version-compatible engine")
+    if for_check:
+        g.add_argument("--tf32", action="store_true", help="allow TF32 for float32 layers (default off for parity)")
+    else:
+        g.add_argument("--no-tf32", dest="tf32", action="store_false",
+                       help="no TF32 for float32 convolutions/matmuls (bit-closer to ONNX Runtime, slower)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_runtime_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("runtime")
+    g.add_argument("--plugin", metavar="LIB", help="libsortpool_trt_plugin.so (default: the bundled/built one)")
+    g.add_argument("--lean-runtime", metavar="LIB", help="lean runtime library for engines built with "
+                                                         "--exclude-lean-runtime (libnvinfer_lean.so.*)")
+    g.add_argument("--cuda", choices=["pycuda", "cuda-python"], help="CUDA binding (default: pycuda, else cuda-python)")
+    g.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads")
+    g.add_argument("-v", "--verbose", action="store_true", help="TensorRT's (and Polygraphy's) detailed messages")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sortpool", description="Sorted weighted pooling: export, ONNX Runtime, TensorRT.")
+    parser = argparse.ArgumentParser(prog="sortpool", description="Sorted weighted pooling: export, ONNX Runtime, TensorRT.",
+                                     epilog="exit status: 0 ok, 1 mismatch or backend failure, 2 bad usage/input, "
+                                            "3 a needed backend (TensorRT, CUDA binding, GPU, torch) is missing")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="train a small model, export it, run it in ONNX Runtime, print the parity")
@@ -20,13 +255,82 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=30, help="training steps (default 30)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_cmd_demo)
+
+    info = sub.add_parser("info", help="versions, library paths, GPU, the plugin creators TensorRT sees")
+    info.add_argument("--json", action="store_true", help="as JSON")
+    info.set_defaults(func=_cmd_info)
+
+    build = sub.add_parser("build", help="build a TensorRT engine (needs TensorRT's builder and a GPU)",
+                           description="Registers the SortedWeightedPool plugin, parses the ONNX model and builds an "
+                                       "engine. TensorRT 11 is strongly typed: precision follows the model's types; "
+                                       "for an fp16 engine export the model in half precision (model.half() with "
+                                       "half inputs).")
+    build.add_argument("model", metavar="MODEL.onnx")
+    build.add_argument("-o", "--output", required=True, metavar="MODEL.engine")
+    build.add_argument("--summary-json", metavar="FILE", help="also write the build summary as JSON")
+    _add_shape_args(build)
+    _add_build_args(build)
+    build.add_argument("--plugin", metavar="LIB", help="libsortpool_trt_plugin.so (default: the bundled/built one)")
+    build.add_argument("-v", "--verbose", action="store_true", help="TensorRT's detailed messages")
+    build.set_defaults(func=_cmd_build)
+
+    run = sub.add_parser("run", help="run a model: .onnx in ONNX Runtime, .engine/.plan in TensorRT")
+    run.add_argument("model", metavar="MODEL")
+    run.add_argument("--inputs", required=True, metavar="X.npz", help="one array per input name (.npy: one-input model)")
+    run.add_argument("--out", metavar="Y.npz", help="write the outputs here")
+    run.add_argument("--backend", choices=["auto", "ort", "trt"], default="auto",
+                     help="default: by the file's suffix")
+    _add_runtime_args(run)
+    run.set_defaults(func=_cmd_run)
+
+    check = sub.add_parser("check", help="parity: TensorRT vs ONNX Runtime (vs PyTorch)",
+                           description="Runs the model in ONNX Runtime (the reference), TensorRT (an engine given "
+                                       "with --engine, or one built here) and PyTorch (--torch-model) on seeded "
+                                       "random inputs at the profile's min/opt/max shapes and on --inputs files, and "
+                                       "compares every output. A missing backend is reported and skipped.")
+    check.add_argument("model", metavar="MODEL.onnx")
+    check.add_argument("--engine", metavar="MODEL.engine", help="a prebuilt engine (default: build one if TensorRT's "
+                                                                "builder is here)")
+    check.add_argument("--no-trt", action="store_true", help="leave TensorRT out")
+    check.add_argument("--require-trt", action="store_true", help="exit 3 when TensorRT cannot run")
+    check.add_argument("--torch-model", metavar="SPEC", help="the PyTorch model: FILE.py:FUNCTION or MODULE:FUNCTION "
+                                                             "returning an nn.Module, a TorchScript .pt, an .pt2")
+    check.add_argument("--inputs", nargs="+", action="extend", metavar="X.npz", help="user inputs (besides random ones)")
+    check.add_argument("--no-random", action="store_true", help="only the --inputs files")
+    check.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    check.add_argument("--iterations", type=int, default=1, help="random input sets per profile shape (default 1)")
+    check.add_argument("--val-range", default="-1,1", metavar="LOW,HIGH", help="random values' range (default -1,1)")
+    check.add_argument("--atol", nargs="+", action="extend", metavar="[OUTPUT:]ATOL",
+                       help="absolute tolerance, for all outputs or one (default by dtype: float32 1e-4, "
+                            "float16 1e-2, bfloat16 5e-2)")
+    check.add_argument("--rtol", nargs="+", action="extend", metavar="[OUTPUT:]RTOL", help="relative tolerance (same defaults)")
+    check.add_argument("--report", metavar="REPORT.json", help="write the full report as JSON")
+    _add_shape_args(check)
+    _add_build_args(check, for_check=True)
+    _add_runtime_args(check)
+    check.set_defaults(func=_cmd_check)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    command = args.command
+    try:
+        return int(args.func(args) or 0)
+    except SortpoolError as e:
+        kind = "unavailable" if isinstance(e, BackendUnavailable) else "error"
+        _say(f"sortpool {command}: {kind}: {e}", err=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        _say(f"sortpool {command}: interrupted", err=True)
+        return 130
+    except Exception as e:
+        if os.environ.get("SORTPOOL_DEBUG"):
+            raise
+        _say(f"sortpool {command}: unexpected error: {type(e).__name__}: {e} (SORTPOOL_DEBUG=1 shows the traceback)",
+             err=True)
+        return 1
 
 
 if __name__ == "__main__":
