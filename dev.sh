@@ -42,6 +42,9 @@ run_tests() {
   log "C++ unit tests (ctest in $bdir)"
   PATH=$VENV/bin:$PATH ctest --test-dir "$bdir" --output-on-failure || status=1
 
+  log "C++ tests under ASan/UBSan, then each libFuzzer target for ${FUZZ_SECONDS:-30} s (tools/sanitize_and_fuzz.sh)"
+  tools/sanitize_and_fuzz.sh || status=1
+
   log "Python tests (pytest; SORTPOOL_SLOW_TESTS=1 includes the torch.compile inductor test)"
   (cd "$ROOT" && SORTPOOL_SLOW_TESTS=1 "$PY" -m pytest -q tests) || status=1
 

@@ -47,7 +47,7 @@ endif()
 find_path(SORTPOOL_TRT_INCLUDE_DIR NvInferRuntime.h
   HINTS "${TensorRT_ROOT}" ENV TensorRT_ROOT
   PATH_SUFFIXES include include/x86_64-linux-gnu)
-if(NOT SORTPOOL_TRT_INCLUDE_DIR AND SORTPOOL_BUILD_TRT_PLUGIN)
+if(NOT SORTPOOL_TRT_INCLUDE_DIR AND (SORTPOOL_BUILD_TRT_PLUGIN OR SORTPOOL_BUILD_FUZZERS))
   if(NOT EXISTS "${SORTPOOL_DEPS_DIR}/tensorrt/include/NvInferRuntime.h")
     _sortpool_fetch(tensorrt)
   endif()
