@@ -72,11 +72,23 @@ PY=python3
 torch_out=$($PY "$ROOT/benchmarks/gpu_torch_maxpool.py" 2>&1 | tail -3)
 echo "$torch_out" | tee -a "$LOG"
 
+echo "== deployment tooling end to end (tools/gpu_check_tooling.sh: needs the full tensorrt package)"
+status_tooling=skipped
+if [ -x "$ROOT/tools/gpu_check_tooling.sh" ]; then
+  SORTPOOL_TRT_PLUGIN=$BUILD/plugin/tensorrt/libsortpool_trt_plugin.so PY=${PY_TOOLING:-python3} \
+    "$ROOT/tools/gpu_check_tooling.sh" "${OUT:-$BUILD}/tooling" >>"$LOG" 2>&1
+  case $? in
+    0) status_tooling=ok ;;
+    3) status_tooling="skipped (no TensorRT builder / CUDA binding here)" ;;
+    *) status_tooling="FAIL (see $LOG)" ;;
+  esac
+fi
+
 echo
 echo "================ sortpool TensorRT plugin: GPU check ================"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/device: /'
 printf '%-24s %s\n' "build" "$status_build" "cpu test" "$status_cpu" "correctness harness" "$status_harness" \
-  "memcheck" "$status_memcheck" "benchmark" "$status_bench"
+  "memcheck" "$status_memcheck" "benchmark" "$status_bench" "tooling (build/run/check)" "$status_tooling"
 echo "$bench_out" | grep -E "^(type|fp32|fp16)"
 echo "$torch_out"
 echo "(target: kernel >= 85% of the D2D copy bandwidth; full log: $LOG)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/trt_tests_other_runtime.sh - run tests/tensorrt under a second TensorRT runtime.
+# tools/trt_tests_other_runtime.sh - run tests/trt_plugin under a second TensorRT runtime.
 #
 # The main test run uses .venv (TensorRT 11 lean). This script makes a throwaway venv with another
 # lean runtime (default TensorRT 10.16, whose V2 plugin ABI matches the pinned 10.x headers, so the
@@ -19,4 +19,4 @@ if ! "$VENV/bin/python" -c "import tensorrt_lean, numpy, pytest" 2>/dev/null; th
   "$VENV/bin/pip" install -q "$SPEC" numpy pytest
 fi
 "$VENV/bin/python" -c "import tensorrt_lean as t; print('TensorRT lean', t.__version__)"
-exec "$VENV/bin/python" -m pytest tests/tensorrt -q -p no:cacheprovider "$@"
+exec "$VENV/bin/python" -m pytest tests/trt_plugin -q -p no:cacheprovider "$@"

@@ -287,6 +287,10 @@ std::unique_ptr<OrtCustomOp> make_op() {
     std::unique_ptr<OrtCustomOp> op{
         Ort::Custom::CreateLiteCustomOp<SortedWeightedPoolKernel<T>>(kOpType, "CPUExecutionProvider")};
     op->InferOutputShapeFn = &infer_output_type_shape;
+    // The lite header stamps the op with the header's API version (21), which runtimes older than
+    // that reject. Every OrtCustomOp member this op fills exists since version 17, so say 17:
+    // newer runtimes then ignore the members added later (the lite header leaves them empty).
+    op->version = kMinOrtApiVersion;
     return op;
 }
 

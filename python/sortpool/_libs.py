@@ -9,6 +9,7 @@ _REPO_ROOT = _PACKAGE_DIR.parent.parent
 
 ORT_LIBRARY_NAME = "libsortpool_ort.so"
 TRT_PLUGIN_NAME = "libsortpool_trt_plugin.so"
+_INSTRUMENTED_BUILDS = {"sanitize", "fuzz"}  # tools/sanitize_and_fuzz.sh
 
 
 def _candidates(name: str, build_subdir: str, env_var: str) -> list[Path]:
@@ -16,9 +17,11 @@ def _candidates(name: str, build_subdir: str, env_var: str) -> list[Path]:
     if os.environ.get(env_var):
         found.append(Path(os.environ[env_var]))
     found.append(_PACKAGE_DIR / "lib" / name)
-    # A source checkout: the build folders used by dev.sh and by plain CMake builds, newest first.
-    builds = sorted(_REPO_ROOT.glob(f"build/*/{build_subdir}/{name}"), key=lambda p: p.stat().st_mtime, reverse=True)
-    found.extend(builds)
+    # A source checkout: the build folders of dev.sh and of plain CMake builds, newest first. The
+    # sanitizer and fuzzer builds are not loadable into an ordinary process, so they never qualify.
+    builds = [p for p in _REPO_ROOT.glob(f"build/*/{build_subdir}/{name}")
+              if p.relative_to(_REPO_ROOT).parts[1] not in _INSTRUMENTED_BUILDS]
+    found.extend(sorted(builds, key=lambda p: p.stat().st_mtime, reverse=True))
     return found
 
 

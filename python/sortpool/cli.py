@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import EXIT_USAGE, BackendFailure, BackendUnavailable, SortpoolError, UserInputError
+from .errors import BackendFailure, BackendUnavailable, SortpoolError, UserInputError
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 

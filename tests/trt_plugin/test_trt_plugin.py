@@ -1,7 +1,7 @@
 """SortedWeightedPool TensorRT plugin, checked through the TensorRT (lean) runtime on the CPU.
 
 Each test runs in a fresh interpreter where it matters (loading a library and registering creators
-is process-wide state), via tests/tensorrt/_probe.py.
+is process-wide state), via tests/trt_plugin/_probe.py.
 """
 from __future__ import annotations
 

@@ -1,0 +1,341 @@
+"""`sortpool check`: parity between TensorRT (our plugin), ONNX Runtime CPU (our custom op) and,
+when given, the PyTorch model, through Polygraphy's Comparator.
+
+ONNX Runtime is the reference: each other backend is compared against it on the same inputs
+(seeded random inputs at the profile's min/opt/max shapes, and the user's .npz files). Per output:
+max absolute and relative error and the number of mismatching elements, with Polygraphy's
+element-wise rule (an element mismatches when it is off by more than atol AND more than rtol
+relative to the reference; NaN against anything counts as a mismatch), tolerances by dtype
+(:data:`DEFAULT_TOLERANCES`) unless overridden.
+
+A backend that is missing here (TensorRT, a GPU, torch) is reported in one line and skipped; the
+comparisons that can run still run. Exit status: 0 all compared outputs match; 1 a mismatch or a
+backend failed; 2 bad input; 3 nothing could be compared (or TensorRT missing with require_trt).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import (EXIT_MISMATCH, EXIT_OK, EXIT_UNAVAILABLE, BackendFailure, BackendUnavailable, SortpoolError,
+                     UserInputError)
+from .inputs import ProfileShapes, TensorSpec, derive_profile, load_npz, onnx_io, validate_feed
+
+# (atol, rtol) by output dtype. float32: TensorRT's fp32 layers may use TF32 convolutions
+# (sortpool check builds without TF32 unless told otherwise); the op itself matches bit for bit.
+DEFAULT_TOLERANCES = {"float32": (1e-4, 1e-4), "float16": (1e-2, 1e-2), "bfloat16": (5e-2, 5e-2),
+                      "float64": (1e-7, 1e-7)}
+FALLBACK_TOLERANCE = (0.0, 0.0)  # integer / bool outputs: exact
+
+REFERENCE = "onnxruntime"
+
+
+def parse_tolerances(items: Optional[Sequence[str]], option: str) -> Dict[str, float]:
+    """['1e-3', 'y:1e-2'] -> {'': 1e-3, 'y': 1e-2} ('' is every output)."""
+    result: Dict[str, float] = {}
+    for item in items or []:
+        name, sep, value = item.rpartition(":")
+        try:
+            v = float(value)
+        except ValueError:
+            raise UserInputError(f"{option} {item!r}: expected a number or OUTPUT:NUMBER") from None
+        if not math.isfinite(v) or v < 0:
+            raise UserInputError(f"{option} {item!r}: must be a finite number >= 0")
+        result[name if sep else ""] = v
+    return result
+
+
+def _tolerance(output: TensorSpec, atol: Mapping[str, float], rtol: Mapping[str, float]) -> Tuple[float, float]:
+    a, r = DEFAULT_TOLERANCES.get(output.dtype_label, FALLBACK_TOLERANCE)
+    return atol.get(output.name, atol.get("", a)), rtol.get(output.name, rtol.get("", r))
+
+
+def output_stats(candidate: np.ndarray, reference: np.ndarray, atol: float, rtol: float) -> dict:
+    """Max abs / rel error and the mismatch count (Polygraphy's element-wise rule)."""
+    if candidate.shape != reference.shape:
+        return {"shape_mismatch": [list(candidate.shape), list(reference.shape)], "elements": int(reference.size),
+                "mismatches": int(reference.size), "max_abs_error": None, "max_rel_error": None}
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _stats(candidate, reference, atol, rtol)
+
+
+def _stats(candidate: np.ndarray, reference: np.ndarray, atol: float, rtol: float) -> dict:
+    if reference.dtype == np.bool_ or candidate.dtype == np.bool_:
+        diff = (candidate != reference).astype(np.float64)
+        ref = np.ones_like(diff)
+    else:
+        diff = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
+        ref = np.abs(reference.astype(np.float64))
+    both_inf = np.isinf(candidate.astype(np.float64)) & (candidate.astype(np.float64) == reference.astype(np.float64))
+    diff = np.where(both_inf, 0.0, diff)  # the same infinity is no error
+    rel = diff / np.where(ref == 0, np.finfo(np.float64).tiny, ref)
+    rel = np.where(diff == 0, 0.0, rel)
+    bad = ((diff > atol) | np.isnan(diff)) & ((rel > rtol) | np.isnan(rel))
+    finite = ~np.isnan(diff)
+    return {"elements": int(reference.size), "mismatches": int(np.count_nonzero(bad)),
+            "max_abs_error": float(diff[finite].max()) if finite.any() else (None if diff.size == 0 else float("nan")),
+            "max_rel_error": float(rel[finite].max()) if finite.any() else (None if rel.size == 0 else float("nan")),
+            "nan_mismatches": int(np.count_nonzero(np.isnan(diff)))}
+
+
+@dataclass
+class CheckOptions:
+    engine: Optional[str] = None  # a prebuilt engine; else one is built when TensorRT's builder is here
+    build_options: Optional[object] = None  # sortpool.trt.BuildOptions for the on-the-fly build
+    use_trt: bool = True
+    require_trt: bool = False
+    torch_model: Optional[object] = None  # "file.py:fn" / "module:fn" / .pt / .pt2, or an nn.Module
+    input_files: List[str] = field(default_factory=list)
+    random: bool = True
+    seed: int = 0
+    iterations: int = 1  # random iterations per profile shape
+    val_range: Tuple[float, float] = (-1.0, 1.0)
+    atol: Dict[str, float] = field(default_factory=dict)
+    rtol: Dict[str, float] = field(default_factory=dict)
+    min_shapes: Dict[str, tuple] = field(default_factory=dict)
+    opt_shapes: Dict[str, tuple] = field(default_factory=dict)
+    max_shapes: Dict[str, tuple] = field(default_factory=dict)
+    shapes: Dict[str, tuple] = field(default_factory=dict)
+    plugin_path: Optional[str] = None
+    lean_runtime: Optional[str] = None
+    cuda: Optional[str] = None
+    ort_threads: Optional[int] = None
+    verbose: bool = False
+
+
+def _quiet_polygraphy(verbose: bool) -> None:
+    from polygraphy.logger import G_LOGGER
+
+    level = G_LOGGER.INFO if verbose else G_LOGGER.CRITICAL
+    try:
+        G_LOGGER.module_severity = level
+    except Exception:
+        G_LOGGER.severity = level
+
+
+def _random_feeds(inputs: Sequence[TensorSpec], profile: Mapping[str, ProfileShapes], seed: int, iterations: int,
+                  val_range) -> List[Tuple[str, "OrderedDict[str, np.ndarray]"]]:
+    """Seeded random inputs from Polygraphy's DataLoader, at each distinct profile shape."""
+    from polygraphy.common import TensorMetadata
+    from polygraphy.comparator import DataLoader
+
+    shape_sets: List[Dict[str, tuple]] = []
+    for which in ("min", "opt", "max"):
+        s = {name: getattr(p, which) for name, p in profile.items()}
+        if s not in shape_sets:
+            shape_sets.append(s)
+    feeds = []
+    k = 0
+    for shapes in shape_sets:
+        meta = TensorMetadata()
+        for spec in inputs:
+            if spec.dtype is None:
+                raise BackendUnavailable(f"input {spec.name!r} is {spec.dtype_label}: install ml_dtypes to generate it")
+            meta.add(spec.name, dtype=spec.dtype, shape=list(shapes[spec.name]))
+        for _ in range(iterations):
+            loader = DataLoader(seed=seed + k, iterations=1, input_metadata=meta, val_range=tuple(val_range))
+            feed = OrderedDict((n, np.ascontiguousarray(a)) for n, a in loader[0].items())
+            label = "random " + ", ".join(f"{n}:{'x'.join(map(str, s))}" for n, s in shapes.items())
+            feeds.append((f"{label} (seed {seed + k})", feed))
+            k += 1
+    return feeds
+
+
+def run_check(onnx_path: str, options: CheckOptions, log: Callable[[str], None] = print) -> Tuple[dict, int]:
+    """Runs the comparison; returns (report, exit status). Raises SortpoolError on bad input."""
+    from .runners import import_polygraphy, ort_runner, torch_runner, trt_runner
+
+    t_start = time.perf_counter()
+    inputs, outputs = onnx_io(onnx_path)
+    import_polygraphy()
+    _quiet_polygraphy(options.verbose)
+    import onnxruntime
+
+    from . import __version__
+
+    report: dict = {"model": str(onnx_path), "sortpool": __version__, "reference": REFERENCE,
+                    "backends": OrderedDict(), "iterations": [], "comparisons": []}
+    backends = report["backends"]
+    backends[REFERENCE] = {"status": "ran", "version": onnxruntime.__version__}
+    runners = [ort_runner(str(onnx_path), threads=options.ort_threads)]
+
+    profile = derive_profile(inputs, options.min_shapes, options.opt_shapes, options.max_shapes, options.shapes)
+
+    # --- TensorRT -------------------------------------------------------------------------------
+    trt_engine = None
+    tmpdir = None
+    if not options.use_trt:
+        backends["tensorrt"] = {"status": "skipped", "reason": "disabled (--no-trt)"}
+    else:
+        try:
+            from .trt import TrtEngine, build_engine, import_tensorrt
+
+            source = options.engine
+            if source is None:
+                import_tensorrt(builder=True)
+                from .cuda import cuda_backend
+
+                cuda_backend(options.cuda).close()  # a GPU is needed to build: say so before parsing
+                from .trt import BuildOptions
+
+                bo = options.build_options or BuildOptions(profile=profile, tf32=False)
+                bo.profile = profile
+                tmpdir = tempfile.TemporaryDirectory(prefix="sortpool-check-")
+                source = os.path.join(tmpdir.name, "model.engine")
+                summary = build_engine(onnx_path, source, bo, log=log)
+                for line in summary.lines():
+                    log(line)
+                backends["tensorrt"] = {"build": summary.as_dict()}
+            trt_engine = TrtEngine(source, plugin_path=options.plugin_path, lean_runtime=options.lean_runtime,
+                                   cuda=options.cuda, verbose=options.verbose)
+            entry = backends.setdefault("tensorrt", {})
+            entry.update({"status": "ran", "version": f"{trt_engine.trt.__name__} {trt_engine.trt.__version__}",
+                          "cuda_binding": f"{trt_engine.cuda.name} (CUDA {trt_engine.cuda.version})",
+                          "engine": str(options.engine) if options.engine else "built for this check"})
+            profile = trt_engine.profile  # random shapes from the engine's own profile
+            runners.append(trt_runner(trt_engine))
+        except BackendUnavailable as e:
+            backends["tensorrt"] = {"status": "skipped", "reason": str(e)}
+        except BackendFailure as e:
+            backends["tensorrt"] = {"status": "failed", "reason": str(e)}
+            log(f"TensorRT: FAILED: {e}")
+
+    # --- PyTorch --------------------------------------------------------------------------------
+    if options.torch_model is not None:
+        try:
+            model = options.torch_model
+            if isinstance(model, str):
+                from .runners import load_torch_model
+
+                model = load_torch_model(model)
+            import torch
+
+            backends["pytorch"] = {"status": "ran", "version": torch.__version__}
+            runners.append(torch_runner(model, inputs, outputs))
+        except BackendUnavailable as e:
+            backends["pytorch"] = {"status": "skipped", "reason": str(e)}
+    else:
+        backends["pytorch"] = {"status": "skipped", "reason": "no --torch-model given"}
+
+    # --- Inputs ---------------------------------------------------------------------------------
+    feeds: List[Tuple[str, "OrderedDict[str, np.ndarray]"]] = []
+    for path in options.input_files:
+        arrays = load_npz(path)
+        feeds.append((str(path), validate_feed(arrays, inputs, str(path),
+                                               profile if trt_engine is not None else None)))
+    if options.random:
+        feeds.extend(_random_feeds(inputs, profile, options.seed, options.iterations, options.val_range))
+    if not feeds:
+        raise UserInputError("no inputs to compare on: give --inputs FILE.npz or leave random inputs on")
+    report["iterations"] = [{"index": i, "source": label, "shapes": {k: list(v.shape) for k, v in feed.items()}}
+                            for i, (label, feed) in enumerate(feeds)]
+
+    # --- Run and compare ------------------------------------------------------------------------
+    from polygraphy import comparator as pg_comparator
+    from polygraphy.comparator import Comparator
+
+    try:
+        run_results = Comparator.run(runners, data_loader=[feed for _, feed in feeds])
+    except SortpoolError:
+        raise
+    except Exception as e:
+        raise BackendFailure(f"a backend failed while running the model: {type(e).__name__}: {e}") from None
+    finally:
+        if tmpdir is not None:
+            tmpdir.cleanup()
+
+    names = [r.name for r in runners]
+    pairs = [(i, 0) for i in range(1, len(runners))]
+    atol = {o.name: _tolerance(o, options.atol, options.rtol)[0] for o in outputs}
+    rtol = {o.name: _tolerance(o, options.atol, options.rtol)[1] for o in outputs}
+    poly_verdict = True
+    if pairs:
+        make = getattr(pg_comparator, "SimpleCompareFunc", None) or pg_comparator.CompareFunc.simple
+        func = make(atol=atol, rtol=rtol, check_error_stat="elemwise", infinities_compare_equal=True)
+        poly_verdict = bool(Comparator.compare_accuracy(run_results, comparisons=pairs, compare_func=func))
+
+    results = {name: iters for name, iters in run_results}
+    all_passed = True
+    for ci, ri in pairs:
+        cand, ref = names[ci], names[ri]
+        comp = {"candidate": cand, "reference": ref, "outputs": OrderedDict()}
+        for o in outputs:
+            per_iter = []
+            for it, (cand_res, ref_res) in enumerate(zip(results[cand], results[ref])):
+                got, want = np.asarray(cand_res[o.name]), np.asarray(ref_res[o.name])
+                s = output_stats(got, want, atol[o.name], rtol[o.name])
+                s["iteration"] = it
+                per_iter.append(s)
+            abs_errs = [s["max_abs_error"] for s in per_iter if s["max_abs_error"] is not None]
+            rel_errs = [s["max_rel_error"] for s in per_iter if s["max_rel_error"] is not None]
+            mism = sum(s["mismatches"] for s in per_iter)
+            passed = mism == 0 and not any("shape_mismatch" in s for s in per_iter)
+            comp["outputs"][o.name] = {
+                "dtype": o.dtype_label, "atol": atol[o.name], "rtol": rtol[o.name],
+                "max_abs_error": max(abs_errs) if abs_errs else None,
+                "max_rel_error": max(rel_errs) if rel_errs else None,
+                "mismatches": mism, "elements": sum(s["elements"] for s in per_iter), "passed": passed,
+                "iterations": per_iter}
+        comp["passed"] = all(v["passed"] for v in comp["outputs"].values())
+        all_passed &= comp["passed"]
+        report["comparisons"].append(comp)
+    if pairs and all_passed != poly_verdict:
+        # Our count and Polygraphy's verdict use the same rule; a difference is worth a line.
+        log(f"note: Polygraphy's verdict ({'pass' if poly_verdict else 'fail'}) differs from the element count")
+        all_passed = all_passed and poly_verdict
+
+    failed_backend = any(b.get("status") == "failed" for b in backends.values())
+    if not pairs:
+        code = EXIT_MISMATCH if failed_backend else EXIT_UNAVAILABLE
+        report["message"] = ("nothing was compared: only ONNX Runtime ran (see the skipped backends above; "
+                             "give --torch-model to compare against PyTorch on this machine)")
+    elif not all_passed or failed_backend:
+        code = EXIT_MISMATCH
+    elif options.require_trt and backends.get("tensorrt", {}).get("status") != "ran":
+        code = EXIT_UNAVAILABLE
+        report["message"] = "TensorRT did not run and --require-trt was given"
+    else:
+        code = EXIT_OK
+    report["passed"] = bool(pairs) and all_passed and not failed_backend
+    report["exit_code"] = code
+    report["seconds"] = round(time.perf_counter() - t_start, 3)
+    return report, code
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3g}"
+
+
+def report_lines(report: dict) -> List[str]:
+    lines = []
+    for name, b in report["backends"].items():
+        status = b.get("status", "?")
+        detail = b.get("version", "") if status == "ran" else b.get("reason", "")
+        lines.append(f"{name:12s} {status:8s} {detail}")
+    lines.append(f"inputs: {len(report['iterations'])} set(s): " + "; ".join(i["source"] for i in report["iterations"]))
+    for comp in report["comparisons"]:
+        for out, s in comp["outputs"].items():
+            lines.append(f"{comp['candidate']} vs {comp['reference']} | {out} ({s['dtype']}) | max abs {_fmt(s['max_abs_error'])}"
+                         f" | max rel {_fmt(s['max_rel_error'])} | mismatches {s['mismatches']}/{s['elements']}"
+                         f" | atol {s['atol']:g} rtol {s['rtol']:g} | {'PASS' if s['passed'] else 'FAIL'}")
+    if report.get("message"):
+        lines.append(report["message"])
+    verdict = {0: "PASSED", 1: "FAILED", 3: "INCOMPLETE"}.get(report["exit_code"], "FAILED")
+    lines.append(f"parity: {verdict} (exit status {report['exit_code']})")
+    return lines
+
+
+def write_report(report: dict, path: str) -> None:
+    p = Path(path)
+    if not p.parent.exists():
+        raise UserInputError(f"report folder does not exist: {p.parent}")
+    p.write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")

@@ -1,0 +1,103 @@
+"""`sortpool info`: what this machine offers for deployment (no torch needed; torch is reported
+when present). Returns a dict; every probe catches its own failure and reports it as text."""
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+from typing import List
+
+
+def _version(module_name: str):
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    except Exception as e:
+        return f"broken ({type(e).__name__}: {e})"
+    return getattr(module, "__version__", "installed")
+
+
+def collect() -> dict:
+    from . import __version__
+    from ._libs import trt_plugin_path
+    from .cuda import available_bindings, driver_gpus
+    from .trt import RUNTIME_MODULES, _try_import, our_plugin_versions, plugin_creators
+
+    info: dict = {"sortpool": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    info["packages"] = {name: _version(name) for name in ("numpy", "onnx", "onnxruntime", "polygraphy")}
+    try:
+        import importlib.util
+
+        # torch only when present, and without importing it when absent (importing it is slow).
+        info["packages"]["torch"] = _version("torch") if importlib.util.find_spec("torch") else None
+    except Exception:
+        info["packages"]["torch"] = None
+    trt_modules = {}
+    loaded = None
+    for name in RUNTIME_MODULES:
+        module, why = _try_import(name)
+        trt_modules[name] = getattr(module, "__version__", "installed") if module is not None else None
+        if module is not None and loaded is None:
+            loaded = module
+    info["tensorrt"] = trt_modules
+    info["cuda_bindings"] = available_bindings()
+    gpus, why = driver_gpus()
+    info["gpu"] = {"visible": bool(gpus), "devices": gpus, "reason": why}
+
+    try:
+        from ._libs import ort_library_path
+
+        info["ort_library"] = ort_library_path()
+    except FileNotFoundError as e:
+        info["ort_library"] = None
+        info["ort_library_error"] = str(e)
+    info["trt_plugin"] = trt_plugin_path()
+
+    plugins: dict = {"module": loaded.__name__ if loaded is not None else None}
+    if loaded is None:
+        plugins["error"] = "no TensorRT Python module"
+    elif info["trt_plugin"] is None:
+        plugins["error"] = "the plugin library was not built"
+        plugins["creators"] = [list(c) for c in plugin_creators(loaded)]
+    else:
+        from .trt import load_plugin
+
+        try:
+            load_plugin(loaded, info["trt_plugin"])
+            plugins["sortpool_versions"] = our_plugin_versions(loaded)
+        except Exception as e:
+            plugins["error"] = f"{type(e).__name__}: {e}"
+        plugins["creators"] = [list(c) for c in plugin_creators(loaded)]
+    info["plugin_registry"] = plugins
+    return info
+
+
+def lines(info: dict) -> List[str]:
+    def v(x):
+        return x if x else "not installed"
+
+    out = [f"sortpool {info['sortpool']} (Python {info['python']}, {info['platform']})"]
+    for name, ver in info["packages"].items():
+        out.append(f"  {name:18s} {v(ver)}")
+    for name, ver in info["tensorrt"].items():
+        out.append(f"  {name:18s} {v(ver)}")
+    for name, ver in info["cuda_bindings"].items():
+        out.append(f"  {name:18s} {v(ver)}")
+    gpu = info["gpu"]
+    out.append("GPU: " + (", ".join(gpu["devices"]) if gpu["visible"] else f"none visible ({gpu['reason']})"))
+    out.append(f"ONNX Runtime op library: {info['ort_library'] or 'NOT FOUND: ' + info.get('ort_library_error', '')}")
+    out.append(f"TensorRT plugin library: {info['trt_plugin'] or 'not built (needs nvcc)'}")
+    reg = info["plugin_registry"]
+    if reg.get("module"):
+        head = f"plugin creators seen by {reg['module']}"
+        if "sortpool_versions" in reg:
+            head += f" (SortedWeightedPool versions {', '.join(reg['sortpool_versions'])})"
+        if reg.get("error"):
+            head += f" [{reg['error']}]"
+        out.append(head + ":")
+        for name, version, ns in reg.get("creators", []):
+            out.append(f"  {name} version {version}" + (f" namespace {ns}" if ns else ""))
+    else:
+        out.append(f"plugin creators: n/a ({reg.get('error')})")
+    return out

@@ -1,0 +1,134 @@
+"""`sortpool check` on the CPU: ONNX Runtime vs PyTorch through Polygraphy, the report, exit codes,
+and the skipped-backend lines when TensorRT or a GPU is missing."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tooling_helpers import CONV_B, CONV_W, LOADER, POOL
+from sortpool.check import DEFAULT_TOLERANCES, output_stats, parse_tolerances
+from sortpool.errors import UserInputError
+
+
+def _no_tensorrt(monkeypatch):
+    from sortpool import trt
+
+    real = trt._try_import
+    monkeypatch.setattr(trt, "_try_import", lambda name: (None, f"{name}: not installed") if name.startswith(
+        "tensorrt") else real(name))
+
+
+def test_output_stats_rule():
+    ref = np.array([1.0, 2.0, 0.0, np.inf, 5.0], np.float32)
+    got = np.array([1.0, 2.001, 1e-6, np.inf, np.nan], np.float32)
+    s = output_stats(got, ref, atol=1e-4, rtol=1e-4)
+    assert s["elements"] == 5
+    assert s["mismatches"] == 2  # 2.001 (abs 1e-3 and rel 5e-4) and the NaN
+    assert s["nan_mismatches"] == 1
+    assert math.isclose(s["max_abs_error"], 0.001, rel_tol=1e-3)
+    shape = output_stats(np.zeros((2, 2)), np.zeros((2, 3)), 0, 0)
+    assert shape["shape_mismatch"] == [[2, 2], [2, 3]] and shape["mismatches"] == 6
+
+
+def test_parse_tolerances():
+    assert parse_tolerances(["1e-3", "y:0.5"], "--atol") == {"": 1e-3, "y": 0.5}
+    for bad in (["x"], ["y:-1"], ["nan"]):
+        with pytest.raises(UserInputError):
+            parse_tolerances(bad, "--atol")
+
+
+def test_check_ort_only_is_incomplete(cli, model_path, x_npz, tmp_path, monkeypatch):
+    _no_tensorrt(monkeypatch)
+    report = tmp_path / "r.json"
+    code, out, err = cli("check", model_path, "--inputs", x_npz, "--report", report)
+    assert code == 3, err
+    assert "Traceback" not in err
+    tline = [l for l in out.splitlines() if l.startswith("tensorrt")]
+    assert len(tline) == 1 and "skipped" in tline[0] and "TensorRT's builder is not available" in tline[0]
+    assert "nothing was compared" in out and "INCOMPLETE" in out
+    data = json.loads(report.read_text())
+    assert data["exit_code"] == 3 and data["passed"] is False
+    assert data["backends"]["onnxruntime"]["status"] == "ran"
+    assert data["backends"]["tensorrt"]["status"] == "skipped"
+    # the user's file plus random inputs at the default profile's min/opt/max shapes
+    assert [i["shapes"]["x"] for i in data["iterations"]] == [[2, 3, 16, 16], [1, 3, 32, 32], [1, 3, 64, 64],
+                                                               [8, 3, 128, 128]]
+
+
+def test_check_no_trt_and_require_trt(cli, model_path, monkeypatch):
+    code, out, _ = cli("check", model_path, "--no-trt", "--shapes", "x:1x3x8x8")
+    assert code == 3 and "disabled (--no-trt)" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--inputs", "MISSING"], "inputs file not found"),
+    (["--engine", "MISSING.engine"], "TensorRT engine not found"),
+    (["--atol", "abc"], "expected a number"),
+    (["--val-range", "1"], "expected LOW,HIGH"),
+    (["--shapes", "q:1x3x8x8"], "no input 'q'"),
+    (["--report", "/no/such/dir/r.json"], "report folder does not exist"),
+])
+def test_check_bad_arguments_exit_2(cli, model_path, tmp_path, args, message):
+    args = [str(tmp_path / a) if a.startswith("MISSING") else a for a in args]
+    code, _, err = cli("check", model_path, "--no-trt", *args)
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+
+
+def test_check_wrong_npz_exit_2(cli, model_path, tmp_path):
+    p = tmp_path / "x.npz"
+    np.savez(p, x=np.zeros((1, 3, 8, 8), np.float64))
+    code, _, err = cli("check", model_path, "--no-trt", "--inputs", p)
+    assert code == 2 and "is float64, the model wants float32" in err
+
+
+# ---- PyTorch comparison (needs torch) -------------------------------------------------------------
+
+
+@pytest.fixture()
+def loader(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("sortpool_torch")
+    p = tmp_path / "loader.py"
+    p.write_text(LOADER.format(w=CONV_W.tolist(), b=CONV_B.tolist(), w0=POOL["weights"][0], w1=POOL["weights"][1]))
+    return str(p)
+
+
+def test_check_ort_vs_pytorch_passes(cli, model_path, x_npz, loader, tmp_path, monkeypatch):
+    _no_tensorrt(monkeypatch)
+    report = tmp_path / "r.json"
+    code, out, err = cli("check", model_path, "--torch-model", f"{loader}:make_model", "--inputs", x_npz,
+                         "--shapes", "x:2x3x12x10", "--report", report)
+    assert code == 0, out + err
+    assert "pytorch vs onnxruntime | y (float32)" in out and "PASS" in out and "PASSED" in out
+    data = json.loads(report.read_text())
+    (comp,) = data["comparisons"]
+    y = comp["outputs"]["y"]
+    assert comp["candidate"] == "pytorch" and comp["reference"] == "onnxruntime" and comp["passed"]
+    assert y["mismatches"] == 0 and y["max_abs_error"] < 1e-5
+    assert (y["atol"], y["rtol"]) == DEFAULT_TOLERANCES["float32"]
+    assert y["elements"] == 2 * 4 * 8 * 8 + 2 * 4 * 6 * 5
+    assert data["backends"]["tensorrt"]["status"] == "skipped"
+
+
+def test_check_ort_vs_pytorch_mismatch_exit_1(cli, model_path, loader, tmp_path, monkeypatch):
+    _no_tensorrt(monkeypatch)
+    report = tmp_path / "r.json"
+    code, out, err = cli("check", model_path, "--torch-model", f"{loader}:wrong_model", "--shapes", "x:1x3x8x8",
+                         "--report", report)
+    assert code == 1, out + err
+    assert "FAIL" in out
+    y = json.loads(report.read_text())["comparisons"][0]["outputs"]["y"]
+    assert y["mismatches"] > 0 and not y["passed"]
+    # Loose tolerances make the same comparison pass.
+    code, out, _ = cli("check", model_path, "--torch-model", f"{loader}:wrong_model", "--shapes", "x:1x3x8x8",
+                       "--atol", "y:10", "--rtol", "10")
+    assert code == 0, out
+
+
+def test_check_torch_loader_errors(cli, model_path, loader, tmp_path):
+    code, _, err = cli("check", model_path, "--no-trt", "--torch-model", f"{loader}:nope")
+    assert code == 2 and "has no 'nope'" in err
+    code, _, err = cli("check", model_path, "--no-trt", "--torch-model", str(tmp_path / "missing.py") + ":f")
+    assert code == 2 and "loader file not found" in err

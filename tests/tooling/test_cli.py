@@ -1,0 +1,177 @@
+"""The `sortpool` command on the CPU: info, run with ONNX Runtime, bad input, and the clear
+one-line messages (never a traceback) when TensorRT, a CUDA binding or a GPU is missing."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sortpool
+from sortpool import cli as cli_module
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _one_line_error(err, code, expected_code):
+    assert code == expected_code, err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_demo_subcommand_still_there():
+    args = cli_module.build_parser().parse_args(["demo", "--steps", "3"])
+    assert args.steps == 3 and args.func is cli_module._cmd_demo
+
+
+def test_info(cli):
+    code, out, err = cli("info")
+    assert code == 0, err
+    assert "onnxruntime" in out and "GPU:" in out and "TensorRT plugin library" in out
+    code, out, _ = cli("info", "--json")
+    data = json.loads(out)
+    assert data["packages"]["onnxruntime"]
+    assert set(data["tensorrt"]) == {"tensorrt", "tensorrt_lean", "tensorrt_dispatch"}
+    assert "visible" in data["gpu"] and "plugin_registry" in data
+
+
+def test_run_onnx_matches_session(cli, model_path, x_npz, tmp_path):
+    y_path = tmp_path / "y.npz"
+    code, out, err = cli("run", model_path, "--inputs", x_npz, "--out", y_path)
+    assert code == 0, err
+    assert "y: float32[2, 4, 8, 8]" in out
+    x = np.load(x_npz)["x"]
+    want = sortpool.make_ort_session(model_path).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(np.load(y_path)["y"], want)
+
+
+def test_run_accepts_npy_for_one_input(cli, model_path, tmp_path):
+    p = tmp_path / "x.npy"
+    np.save(p, np.ones((1, 3, 4, 4), np.float32))
+    code, out, err = cli("run", model_path, "--inputs", p)
+    assert code == 0, err and "y: float32[1, 4, 2, 2]" in out
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"z": np.zeros((1, 3, 8, 8), np.float32)}, "lacks the input(s) ['x']"),
+    ({"x": np.zeros((1, 3, 8, 8), np.float16)}, "is float16, the model wants float32"),
+    ({"x": np.zeros((3, 8, 8), np.float32)}, "has rank 3"),
+    ({"x": np.zeros((1, 5, 8, 8), np.float32)}, "axis 1 must be 3"),
+])
+def test_run_bad_inputs_exit_2(cli, model_path, tmp_path, arrays, message):
+    p = tmp_path / "in.npz"
+    np.savez(p, **arrays)
+    code, _, err = cli("run", model_path, "--inputs", p)
+    _one_line_error(err, code, 2)
+    assert message in err
+
+
+def test_run_missing_files_exit_2(cli, model_path, x_npz, tmp_path):
+    code, _, err = cli("run", tmp_path / "nope.onnx", "--inputs", x_npz)
+    _one_line_error(err, code, 2)
+    assert "model not found" in err
+    code, _, err = cli("run", model_path, "--inputs", tmp_path / "nope.npz")
+    _one_line_error(err, code, 2)
+    assert "inputs file not found" in err
+    code, _, err = cli("run", model_path, "--inputs", x_npz, "--out", tmp_path / "no" / "dir" / "y.npz")
+    _one_line_error(err, code, 2)
+    assert "output folder does not exist" in err
+
+
+def test_run_backend_mismatch_exit_2(cli, model_path, x_npz, tmp_path):
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"x")
+    code, _, err = cli("run", engine, "--inputs", x_npz, "--backend", "ort")
+    _one_line_error(err, code, 2)
+    code, _, err = cli("run", model_path, "--inputs", x_npz, "--backend", "trt")
+    _one_line_error(err, code, 2)
+    assert "sortpool build" in err
+
+
+def test_argparse_usage_errors_exit_2(cli):
+    with pytest.raises(SystemExit) as e:
+        cli("run")
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        cli("build", "m.onnx")  # no -o
+    assert e.value.code == 2
+
+
+def _no_tensorrt(monkeypatch):
+    from sortpool import trt
+
+    real = trt._try_import
+    monkeypatch.setattr(trt, "_try_import", lambda name: (None, f"{name}: not installed") if name.startswith(
+        "tensorrt") else real(name))
+
+
+def _no_gpu(monkeypatch):
+    from sortpool import cuda
+
+    monkeypatch.setattr(cuda, "available_bindings", lambda: {"pycuda": None, "cuda-python": None})
+    monkeypatch.setattr(cuda, "driver_gpus", lambda: ([], "no NVIDIA driver (libcuda.so.1 could not be loaded)"))
+
+
+def test_build_without_tensorrt_exit_3(cli, model_path, tmp_path, monkeypatch):
+    _no_tensorrt(monkeypatch)
+    code, _, err = cli("build", model_path, "-o", tmp_path / "m.engine")
+    _one_line_error(err, code, 3)
+    assert "TensorRT's builder is not available" in err and "pip install tensorrt" in err
+
+
+def test_build_bad_input_exit_2_before_tensorrt(cli, tmp_path, model_path):
+    code, _, err = cli("build", tmp_path / "missing.onnx", "-o", tmp_path / "m.engine")
+    _one_line_error(err, code, 2)
+    code, _, err = cli("build", model_path, "-o", tmp_path / "m.engine", "--opt-shapes", "x:1x4x8x8")
+    _one_line_error(err, code, 2)
+    assert "fixes it to 3" in err
+    code, _, err = cli("build", model_path, "-o", tmp_path / "m.engine", "--workspace", "lots")
+    _one_line_error(err, code, 2)
+
+
+def test_run_engine_without_tensorrt_exit_3(cli, x_npz, tmp_path, monkeypatch):
+    _no_tensorrt(monkeypatch)
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"not an engine")
+    code, _, err = cli("run", engine, "--inputs", x_npz)
+    _one_line_error(err, code, 3)
+    assert "TensorRT is not available" in err
+
+
+def test_run_engine_without_gpu_exit_3(cli, x_npz, tmp_path, monkeypatch):
+    pytest.importorskip("tensorrt_lean" if not _has("tensorrt") else "tensorrt")
+    _no_gpu(monkeypatch)
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"not an engine")
+    code, _, err = cli("run", engine, "--inputs", x_npz)
+    _one_line_error(err, code, 3)
+    assert "no CUDA Python binding" in err and "no NVIDIA driver" in err
+
+
+def _has(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def test_parse_size():
+    assert cli_module.parse_size("4GiB") == 4 << 30
+    assert cli_module.parse_size("512M") == 512 << 20
+    assert cli_module.parse_size("1024") == 1024 << 20
+    assert cli_module.parse_size("1.5g") == int(1.5 * (1 << 30))
+
+
+def test_subprocess_no_traceback_and_no_torch(tmp_path, model_path, x_npz):
+    """The installed-style entry point in a fresh interpreter where torch cannot be imported."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python"), os.path.join(ROOT, "export")]))
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import sortpool, sortpool.cli, sortpool.trt, sortpool.cuda, sortpool.check, sortpool.info, sortpool.inputs\n"
+            "from sortpool.cli import main\n"
+            f"sys.exit(main(['run', {model_path!r}, '--inputs', {x_npz!r}]))\n")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "torch" not in " ".join(m for m in sys.modules if False)  # (nothing imported in this check)
+    r = subprocess.run([sys.executable, "-m", "sortpool", "run", str(tmp_path / "missing.onnx"), "--inputs", x_npz],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "model not found" in r.stderr

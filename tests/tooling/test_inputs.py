@@ -1,0 +1,103 @@
+"""Shapes, profiles and user-input validation (sortpool.inputs): pure Python, no backend."""
+import numpy as np
+import pytest
+
+from sortpool.errors import UserInputError
+from sortpool.inputs import (DEFAULT_BATCH, DEFAULT_EXTENT, TensorSpec, derive_profile, load_npz, onnx_io,
+                             parse_named_shapes, parse_shape, validate_feed)
+
+X = TensorSpec("x", np.dtype(np.float32), ("batch", 3, "h", "w"))
+
+
+def test_parse_shape_forms():
+    assert parse_shape("1x3x32x32") == (1, 3, 32, 32)
+    assert parse_shape("1,3,32,32") == (1, 3, 32, 32)
+    assert parse_shape("[2, 3, 8, 8]") == (2, 3, 8, 8)
+    for bad in ("", "1x-3", "axb", "1xx2"):
+        with pytest.raises(UserInputError, match="invalid shape"):
+            parse_shape(bad)
+
+
+def test_named_shapes_and_single_input_shorthand():
+    assert parse_named_shapes(["x:1x3x8x8"], ["x"], "--shapes") == {"x": (1, 3, 8, 8)}
+    assert parse_named_shapes(["1x3x8x8"], ["x"], "--shapes") == {"x": (1, 3, 8, 8)}
+    assert parse_named_shapes(["a:1x2 b:3x4"], ["a", "b"], "--shapes") == {"a": (1, 2), "b": (3, 4)}
+    with pytest.raises(UserInputError, match="no input 'y'"):
+        parse_named_shapes(["y:1x3x8x8"], ["x"], "--shapes")
+    with pytest.raises(UserInputError, match="name the input"):
+        parse_named_shapes(["1x2"], ["a", "b"], "--shapes")
+
+
+def test_profile_defaults_from_static_dims():
+    p = derive_profile([X])["x"]
+    assert p.min == (DEFAULT_BATCH[0], 3, DEFAULT_EXTENT[0], DEFAULT_EXTENT[0])
+    assert p.opt == (DEFAULT_BATCH[1], 3, DEFAULT_EXTENT[1], DEFAULT_EXTENT[1])
+    assert p.max == (DEFAULT_BATCH[2], 3, DEFAULT_EXTENT[2], DEFAULT_EXTENT[2])
+    static = TensorSpec("x", np.dtype(np.float32), (2, 3, 16, 16))
+    q = derive_profile([static])["x"]
+    assert q.min == q.opt == q.max == (2, 3, 16, 16)
+
+
+def test_profile_overrides_move_defaults_around_them():
+    p = derive_profile([X], opt_shapes={"x": (4, 3, 300, 20)})["x"]
+    assert p.opt == (4, 3, 300, 20)
+    assert p.min == (1, 3, 32, 20) and p.max == (8, 3, 300, 128)
+    q = derive_profile([X], shapes={"x": (1, 3, 8, 8)})["x"]
+    assert q.min == q.opt == q.max == (1, 3, 8, 8)
+    r = derive_profile([X], max_shapes={"x": (2, 3, 16, 16)})["x"]
+    assert r.min == (1, 3, 16, 16) and r.opt == (1, 3, 16, 16) and r.max == (2, 3, 16, 16)
+
+
+def test_profile_errors():
+    with pytest.raises(UserInputError, match="fixes it to 3"):
+        derive_profile([X], opt_shapes={"x": (1, 4, 8, 8)})
+    with pytest.raises(UserInputError, match="rank 3"):
+        derive_profile([X], shapes={"x": (1, 3, 8)})
+    with pytest.raises(UserInputError, match="min <= opt <= max"):
+        derive_profile([X], min_shapes={"x": (4, 3, 8, 8)}, max_shapes={"x": (2, 3, 8, 8)})
+
+
+def test_validate_feed_accepts_and_orders():
+    x = np.zeros((2, 3, 5, 7), np.float32)
+    out = validate_feed({"x": x}, [X], "t.npz")
+    assert list(out) == ["x"] and out["x"].shape == (2, 3, 5, 7)
+    assert list(validate_feed({"": x}, [X], "t.npy")) == ["x"]  # a single .npy
+
+
+@pytest.mark.parametrize("feed, message", [
+    ({"z": np.zeros((1, 3, 4, 4), np.float32)}, r"lacks the input\(s\) \['x'\]"),
+    ({"x": np.zeros((1, 3, 4, 4), np.float64)}, "is float64, the model wants float32"),
+    ({"x": np.zeros((3, 4, 4), np.float32)}, "has rank 3"),
+    ({"x": np.zeros((1, 2, 4, 4), np.float32)}, "axis 1 must be 3"),
+    ({"x": np.zeros((1, 3, 4, 4), np.float32), "extra": np.zeros(1)}, "not inputs of the model"),
+])
+def test_validate_feed_rejects(feed, message):
+    with pytest.raises(UserInputError, match=message):
+        validate_feed(feed, [X], "t.npz")
+
+
+def test_validate_feed_profile_range():
+    profile = derive_profile([X], shapes={"x": (1, 3, 8, 8)})
+    with pytest.raises(UserInputError, match="outside the engine's profile"):
+        validate_feed({"x": np.zeros((2, 3, 8, 8), np.float32)}, [X], "t.npz", profile)
+
+
+def test_load_npz_errors(tmp_path):
+    with pytest.raises(UserInputError, match="not found"):
+        load_npz(tmp_path / "missing.npz")
+    with pytest.raises(UserInputError, match="not a file"):
+        load_npz(tmp_path)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(UserInputError, match="not a readable .npz"):
+        load_npz(bad)
+
+
+def test_onnx_io(model_path, tmp_path):
+    inputs, outputs = onnx_io(model_path)
+    assert [(s.name, s.dtype_label, s.dims) for s in inputs] == [("x", "float32", ("batch", 3, "h", "w"))]
+    assert [o.name for o in outputs] == ["y"]
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00garbage\xff" * 10)
+    with pytest.raises(UserInputError, match="not a readable ONNX model"):
+        onnx_io(str(junk))

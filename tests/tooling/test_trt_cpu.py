@@ -1,0 +1,77 @@
+"""The TensorRT module's parts that need no GPU: plugin registration (with tensorrt_lean or
+tensorrt where installed), plugin-version selection and the ONNX rewrite, the progress bar."""
+import io
+
+import onnx
+import pytest
+
+import sortpool
+from tooling_helpers import conv_pool_model
+from sortpool import trt as sp_trt
+from sortpool.errors import BackendFailure
+
+
+def _trt_module():
+    try:
+        return sp_trt.import_tensorrt(builder=False)
+    except Exception as e:
+        pytest.skip(f"no TensorRT Python module: {e}")
+
+
+def test_choose_plugin_version():
+    assert sp_trt.choose_plugin_version(["1", "2"], "auto") == "2"
+    assert sp_trt.choose_plugin_version(["1"], "auto") == "1"
+    assert sp_trt.choose_plugin_version(["1", "2"], "1") == "1"
+    with pytest.raises(BackendFailure, match='version "1"'):
+        sp_trt.choose_plugin_version(["2"], "1")
+    with pytest.raises(BackendFailure):
+        sp_trt.choose_plugin_version([], "auto")
+
+
+def test_set_plugin_version_rewrites_only_sortpool_nodes():
+    model = onnx.load_from_string(conv_pool_model())
+    assert sp_trt.set_plugin_version(model, "2") == 1
+    assert sp_trt.set_plugin_version(model, "1") == 1  # replaced, not duplicated
+    pool = [n for n in model.graph.node if n.domain == "sortpool"][0]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in pool.attribute}
+    assert attrs["plugin_version"] == b"1" and attrs["plugin_namespace"] == b""
+    assert list(attrs["kernel_shape"]) == [2, 2] and attrs["pool_range"] == 2
+    conv = [n for n in model.graph.node if n.op_type == "Conv"][0]
+    assert "plugin_version" not in {a.name for a in conv.attribute}
+
+
+def test_plugin_registers_with_tensorrt():
+    trt = _trt_module()
+    if sortpool.trt_plugin_path() is None:
+        pytest.skip("libsortpool_trt_plugin.so was not built (needs nvcc)")
+    if sp_trt._asan_linked(sortpool.trt_plugin_path()):
+        pytest.skip(f"{sortpool.trt_plugin_path()} is a sanitizer build (set $SORTPOOL_TRT_PLUGIN)")
+    path = sp_trt.load_plugin(trt)
+    assert path.endswith("libsortpool_trt_plugin.so")
+    assert sp_trt.load_plugin(trt) == path  # idempotent
+    versions = sp_trt.our_plugin_versions(trt)
+    assert "2" in versions, sp_trt.plugin_creators(trt)
+
+
+def test_missing_plugin_library_is_a_clear_error(tmp_path):
+    trt = _trt_module()
+    from sortpool.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="TensorRT plugin library not found"):
+        sp_trt.load_plugin(trt, str(tmp_path / "libnope.so"))
+
+
+def test_progress_monitor_reports_phases():
+    trt = _trt_module()
+    stream = io.StringIO()  # not a terminal: one line per top-level phase
+    monitor = sp_trt.make_progress_monitor(trt, stream=stream)
+    assert isinstance(monitor, trt.IProgressMonitor)
+    monitor.phase_start("Building engine", None, 3)
+    monitor.phase_start("Tactic selection", "Building engine", 10)
+    assert monitor.step_complete("Tactic selection", 0) is True
+    monitor.phase_finish("Tactic selection")
+    assert monitor.step_complete("Building engine", 2) is True
+    monitor.phase_finish("Building engine")
+    assert stream.getvalue() == "[build] Building engine (3 steps)\n"
+    monitor.cancelled = True
+    assert monitor.step_complete("Building engine", 3) is False
