@@ -144,38 +144,10 @@ int32_t SortedWeightedPoolPlugin::onShapeChange(PluginTensorDesc const* in, int3
 }
 
 int32_t SortedWeightedPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
-                                          void const* const* inputs, void* const* outputs, void*,
-                                          cudaStream_t stream) noexcept {
-    try {
-        if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr) {
-            reportError(std::string(kOpType) + ": enqueue got null tensors");
-            return 1;
-        }
-        PoolLaunch launch;
-        std::string err = describeLaunch(mConfig, inputDesc[0], outputDesc[0], &launch);
-        if (!err.empty()) {
-            reportError(err);
-            return 1;
-        }
-        if (!mDeviceWeights.fill(mConfig, &launch)) {
-            reportError(std::string(kOpType) + ": per-channel weights are not on the device; the plugin must be "
-                                               "attached to a context (attachToContext) before enqueue");
-            return 1;
-        }
-        launch.x = inputs[0];
-        launch.y = outputs[0];
-        cudaError_t const e = launchSortedWeightedPool(launch, stream);
-        if (e != cudaSuccess) {
-            reportError(std::string(kOpType) + ": kernel launch failed: " + cudaGetErrorString(e));
-            return 1;
-        }
-        return 0;
-    } catch (std::exception const& e) {
-        reportException("enqueue", &e);
-    } catch (...) {
-        reportException("enqueue", nullptr);
-    }
-    return 1;
+                                void const* const* inputs, void* const* outputs, void*,
+                                cudaStream_t stream) noexcept {
+    return enqueuePooling(mConfig, mDeviceWeights, inputDesc, outputDesc, inputs, outputs, stream,
+                          "the plugin must be attached to a context (attachToContext) before enqueue");
 }
 
 IPluginV3* SortedWeightedPoolPlugin::attachToContext(IPluginResourceContext*) noexcept {

@@ -414,5 +414,6 @@ bool DeviceWeights::fill(PoolConfig const& cfg, PoolLaunch* launch) const noexce
     return mDevice != nullptr && mCount == cfg.weights.size();
 }
 
+
 }  // namespace trt
 }  // namespace sortpool

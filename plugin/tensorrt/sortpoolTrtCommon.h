@@ -124,6 +124,13 @@ private:
     size_t mCount = 0;
 };
 
+// The body both plugins' enqueue share: checks the tensors against the config, fills the launch
+// (weights inline or from `weights`) and enqueues the kernel on `stream`. `weightsHint` names what
+// must have run for a per-channel weight buffer to exist. Returns 0, or 1 after reporting.
+int32_t enqueuePooling(PoolConfig const& cfg, DeviceWeights const& weights, nvinfer1::PluginTensorDesc const* inputDesc,
+                       nvinfer1::PluginTensorDesc const* outputDesc, void const* const* inputs, void* const* outputs,
+                       cudaStream_t stream, char const* weightsHint) noexcept;
+
 // ---------------------------------------------------------------------------------------------
 // The TensorRT runtime library, reached without linking it (sortpoolTrtRuntime.cpp).
 // ---------------------------------------------------------------------------------------------
