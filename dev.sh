@@ -37,7 +37,7 @@ build_dir() {
 }
 
 run_tests() {
-  local bdir status=0
+  local bdir status=0 too_old
   bdir=$(build_dir)
   log "C++ unit tests (ctest in $bdir)"
   PATH=$VENV/bin:$PATH ctest --test-dir "$bdir" --output-on-failure || status=1
@@ -46,7 +46,7 @@ run_tests() {
   tools/sanitize_and_fuzz.sh || status=1
 
   log "Python tests (pytest; SORTPOOL_SLOW_TESTS=1 includes the torch.compile inductor test)"
-  local too_old=$ROOT/.venv-ort-too-old
+  too_old=$ROOT/.venv-ort-too-old
   [[ -x $too_old/bin/python ]] || python3 -m venv "$too_old"
   "$too_old/bin/python" -m pip --disable-pip-version-check -q install -r requirements/ort-too-old.txt
   (cd "$ROOT" && SORTPOOL_SLOW_TESTS=1 SORTPOOL_TOO_OLD_ORT_PYTHON=$too_old/bin/python "$PY" -m pytest -q tests) ||
@@ -66,6 +66,7 @@ run_tests() {
   [[ -x $old/bin/python ]] || python3 -m venv "$old"
   "$old/bin/python" -m pip --disable-pip-version-check -q install -r requirements/ort-oldest.txt
   SORTPOOL_ORT_LIBRARY=$("$PY" -c 'import sortpool; print(sortpool.ort_library_path())') \
+    SORTPOOL_TOO_OLD_ORT_PYTHON=$too_old/bin/python \
     PYTHONPATH=$ROOT/python "$old/bin/python" -m pytest -q tests/ort || status=1
   return $status
 }
