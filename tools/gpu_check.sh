@@ -72,6 +72,14 @@ PY=python3
 torch_out=$($PY "$ROOT/benchmarks/gpu_torch_maxpool.py" 2>&1 | tail -3)
 echo "$torch_out" | tee -a "$LOG"
 
+echo "== PyTorch layer on CUDA (tests/torch/test_cuda.py, the CUDA case of test_autograd.py)"
+status_torch=skipped
+if python3 -c "import torch, pytest; assert torch.cuda.is_available()" >/dev/null 2>&1; then
+  if PYTHONPATH=$ROOT/python:$ROOT/export python3 -m pytest -q -p no:cacheprovider tests/torch/test_cuda.py \
+      tests/torch/test_autograd.py -k "cuda" >>"$LOG" 2>&1; then status_torch=ok; else status_torch="FAIL (see $LOG)"; fi
+  tail -3 "$LOG"
+fi
+
 echo "== deployment tooling end to end (tools/gpu_check_tooling.sh: needs the full tensorrt package)"
 status_tooling=skipped
 if [ -x "$ROOT/tools/gpu_check_tooling.sh" ]; then
@@ -88,7 +96,7 @@ echo
 echo "================ sortpool TensorRT plugin: GPU check ================"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/device: /'
 printf '%-24s %s\n' "build" "$status_build" "cpu test" "$status_cpu" "correctness harness" "$status_harness" \
-  "memcheck" "$status_memcheck" "benchmark" "$status_bench" "tooling (build/run/check)" "$status_tooling"
+  "memcheck" "$status_memcheck" "benchmark" "$status_bench" "torch layer on CUDA" "$status_torch" "tooling (build/run/check)" "$status_tooling"
 echo "$bench_out" | grep -E "^(type|fp32|fp16)"
 echo "$torch_out"
 echo "(target: kernel >= 85% of the D2D copy bandwidth; full log: $LOG)"

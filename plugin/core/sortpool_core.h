@@ -18,6 +18,8 @@
 #include <vector>
 
 #if defined(__CUDACC__)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #define SORTPOOL_HD __host__ __device__ __forceinline__
 #else
 #define SORTPOOL_HD inline
@@ -390,6 +392,9 @@ SORTPOOL_HD uint32_t float_to_bits(float f) {
 }
 
 SORTPOOL_HD float half_bits_to_float(uint16_t h) {
+#if defined(__CUDA_ARCH__)
+    return __half2float(__ushort_as_half(h));  // the hardware conversion: exact, as below
+#endif
     const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
     const uint32_t exp = (h >> 10) & 0x1fu;
     uint32_t mant = h & 0x3ffu;
@@ -403,6 +408,9 @@ SORTPOOL_HD float half_bits_to_float(uint16_t h) {
 
 // Round to nearest, ties to even; overflow gives inf, NaN stays NaN.
 SORTPOOL_HD uint16_t float_to_half_bits(float f) {
+#if defined(__CUDA_ARCH__)
+    return __half_as_ushort(__float2half_rn(f));  // the hardware's round-to-nearest-even, as below
+#endif
     const uint32_t x = float_to_bits(f);
     const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
     const uint32_t abs = x & 0x7fffffffu;
@@ -428,7 +436,12 @@ SORTPOOL_HD uint16_t float_to_half_bits(float f) {
 
 SORTPOOL_HD float bfloat16_bits_to_float(uint16_t b) { return bits_to_float(static_cast<uint32_t>(b) << 16); }
 
+// Round to nearest, ties to even; NaN stays NaN.
+
 SORTPOOL_HD uint16_t float_to_bfloat16_bits(float f) {
+#if defined(__CUDA_ARCH__)
+    return __bfloat16_as_ushort(__float2bfloat16_rn(f));
+#endif
     const uint32_t x = float_to_bits(f);
     if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // quiet NaN
     const uint32_t rounding = 0x7fffu + ((x >> 16) & 1u);
