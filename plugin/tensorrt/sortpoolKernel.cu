@@ -18,7 +18,7 @@
 //              core's branch-free weighted_top_k_fixed<4, K> (registers only, no divergence), a
 //              window clipped by padding through pool_window.
 //   K          pool_range as a compile-time constant for the kPair path (1..4), 0 otherwise
-// and sortedWeightedPool2x2QuadKernel, two outputs per thread for full-width 2x2 stride-2 pooling.
+// and sortedWeightedPool2x2RowKernel, a warp per output row, for full-width 2x2 stride-2 pooling.
 #include "sortpoolKernel.h"
 
 #include <cuda_runtime.h>
@@ -30,51 +30,67 @@ namespace {
 struct Float32Storage {
     using T = float;
     using Pair = float2;  // two elements, one load
-    using Quad = float4;  // four elements, one load
+    using Vec = float4;   // 16 bytes = 4 elements, one load
+    using Out = float2;   // the outputs of one Vec of both window rows: 2 elements, one store
+    static constexpr int kVecElems = 4;
     static __device__ __forceinline__ float toFloat(float v) { return v; }
     static __device__ __forceinline__ float fromFloat(float v) { return v; }
     static __device__ __forceinline__ void split(Pair p, float& a, float& b) { a = p.x; b = p.y; }
-    static __device__ __forceinline__ void split4(Quad q, float (&v)[4]) {
+    static __device__ __forceinline__ void unpack(Vec q, float (&v)[4]) {
         v[0] = q.x; v[1] = q.y; v[2] = q.z; v[3] = q.w;
     }
-    static __device__ __forceinline__ Pair pack(float a, float b) { return make_float2(a, b); }
+    static __device__ __forceinline__ Out pack(float const (&o)[2]) { return make_float2(o[0], o[1]); }
 };
 
 struct Float16Storage {
     using T = uint16_t;
     using Pair = uint32_t;  // two elements, one load (element 0 in the low half: little endian)
-    using Quad = uint2;     // four elements, one load
+    using Vec = uint4;      // 16 bytes = 8 elements, one load
+    using Out = uint2;      // the outputs of one Vec of both window rows: 4 elements, one store
+    static constexpr int kVecElems = 8;
     static __device__ __forceinline__ float toFloat(uint16_t v) { return half_bits_to_float(v); }
     static __device__ __forceinline__ uint16_t fromFloat(float v) { return float_to_half_bits(v); }
     static __device__ __forceinline__ void split(Pair p, float& a, float& b) {
         a = half_bits_to_float(static_cast<uint16_t>(p & 0xffffu));
         b = half_bits_to_float(static_cast<uint16_t>(p >> 16));
     }
-    static __device__ __forceinline__ void split4(Quad q, float (&v)[4]) {
+    static __device__ __forceinline__ void unpack(Vec q, float (&v)[8]) {
         split(q.x, v[0], v[1]);
         split(q.y, v[2], v[3]);
+        split(q.z, v[4], v[5]);
+        split(q.w, v[6], v[7]);
     }
-    static __device__ __forceinline__ Pair pack(float a, float b) {
-        return static_cast<Pair>(fromFloat(a)) | (static_cast<Pair>(fromFloat(b)) << 16);
+    static __device__ __forceinline__ Out pack(float const (&o)[4]) {
+        Out r;
+        r.x = static_cast<uint32_t>(fromFloat(o[0])) | (static_cast<uint32_t>(fromFloat(o[1])) << 16);
+        r.y = static_cast<uint32_t>(fromFloat(o[2])) | (static_cast<uint32_t>(fromFloat(o[3])) << 16);
+        return r;
     }
 };
 
 struct BFloat16Storage {
     using T = uint16_t;
     using Pair = uint32_t;  // two elements, one load (element 0 in the low half: little endian)
-    using Quad = uint2;     // four elements, one load
+    using Vec = uint4;      // 16 bytes = 8 elements, one load
+    using Out = uint2;      // the outputs of one Vec of both window rows: 4 elements, one store
+    static constexpr int kVecElems = 8;
     static __device__ __forceinline__ float toFloat(uint16_t v) { return bfloat16_bits_to_float(v); }
     static __device__ __forceinline__ uint16_t fromFloat(float v) { return float_to_bfloat16_bits(v); }
     static __device__ __forceinline__ void split(Pair p, float& a, float& b) {
         a = bfloat16_bits_to_float(static_cast<uint16_t>(p & 0xffffu));
         b = bfloat16_bits_to_float(static_cast<uint16_t>(p >> 16));
     }
-    static __device__ __forceinline__ void split4(Quad q, float (&v)[4]) {
+    static __device__ __forceinline__ void unpack(Vec q, float (&v)[8]) {
         split(q.x, v[0], v[1]);
         split(q.y, v[2], v[3]);
+        split(q.z, v[4], v[5]);
+        split(q.w, v[6], v[7]);
     }
-    static __device__ __forceinline__ Pair pack(float a, float b) {
-        return static_cast<Pair>(fromFloat(a)) | (static_cast<Pair>(fromFloat(b)) << 16);
+    static __device__ __forceinline__ Out pack(float const (&o)[4]) {
+        Out r;
+        r.x = static_cast<uint32_t>(fromFloat(o[0])) | (static_cast<uint32_t>(fromFloat(o[1])) << 16);
+        r.y = static_cast<uint32_t>(fromFloat(o[2])) | (static_cast<uint32_t>(fromFloat(o[3])) << 16);
+        return r;
     }
 };
 
@@ -135,57 +151,65 @@ __global__ void __launch_bounds__(256) sortedWeightedPoolKernel(__grid_constant_
 }
 
 // The 2x2 stride-2 path at full width: every output column's window lies inside the input
-// (W = 2 * W_out, pad_left = 0) and W_out is even, so one thread computes two neighbouring
-// outputs from one 4-element load per window row and stores them with one 2-element store:
-// twice the bytes in flight per thread and half the index arithmetic of the pair path. Rows
-// clipped by top/bottom padding go through pool_window; the others through the core's
-// branch-free weighted_top_k_fixed<4, K>.
-template <typename Storage, int K, typename Index>
-__global__ void __launch_bounds__(256) sortedWeightedPool2x2QuadKernel(__grid_constant__ const PoolLaunch p) {
-    using T = typename Storage::T;
-    using Quad = typename Storage::Quad;
-    using Pair = typename Storage::Pair;
-    T const* __restrict__ x = static_cast<T const*>(p.x);
-    Pair* __restrict__ y = static_cast<Pair*>(p.y);
-    const Index in_h = static_cast<Index>(p.in.h), in_w = static_cast<Index>(p.in.w);
-    const Index out_h = static_cast<Index>(p.out.h), half_w = static_cast<Index>(p.out.w) / 2;
-    const Index channels = static_cast<Index>(p.in.c);
-    const Index total = static_cast<Index>(p.out.n) * channels * out_h * half_w;
-    float const* weights_base = p.inline_count > 0 ? p.inline_weights : p.device_weights;
-    const Index weight_stride = static_cast<Index>(p.channel_weight_stride);
+// (W = 2 * W_out, pad_left = 0) and W_out is a multiple of the outputs one 16-byte load of each
+// window row yields (2 for float32, 4 for 16-bit types). A warp works on one output row: the
+// row's index arithmetic (one division) and its top/bottom clipping are warp-uniform, and the
+// lanes stride along the row with 16-byte loads and one store per 2 or 4 outputs, so the loop
+// body is loads, the core's branch-free weighted_top_k_fixed<4, K>, and a store. Rows clipped by
+// top/bottom padding go through pool_window.
+constexpr int kRowThreadsX = 32;  // lanes along a row (one warp)
+constexpr int kRowThreadsY = 8;   // rows per block
 
-    for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-         i += static_cast<Index>(gridDim.x) * blockDim.x) {
-        const Index j = i % half_w;  // output columns 2j, 2j + 1
-        const Index t = i / half_w;
-        const Index oh = t % out_h;
-        const Index nc = t / out_h;
-        float const* w = weights_base + (nc % channels) * weight_stride;
+template <typename Storage, int K>
+__global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY)
+    sortedWeightedPool2x2RowKernel(__grid_constant__ const PoolLaunch p) {
+    using T = typename Storage::T;
+    using Vec = typename Storage::Vec;
+    using Out = typename Storage::Out;
+    constexpr int kElems = Storage::kVecElems;  // input elements per load = 2 * outputs per store
+    constexpr int kOuts = kElems / 2;
+    T const* __restrict__ x = static_cast<T const*>(p.x);
+    Out* __restrict__ y = static_cast<Out*>(p.y);
+    const int64_t in_h = p.in.h, in_w = p.in.w, out_h = p.out.h;
+    const int64_t vecs_per_row = p.out.w / kOuts;
+    const int64_t rows = p.out.n * p.out.c * out_h;
+    float const* weights_base = p.inline_count > 0 ? p.inline_weights : p.device_weights;
+
+    for (int64_t row = static_cast<int64_t>(blockIdx.x) * kRowThreadsY + threadIdx.y; row < rows;
+         row += static_cast<int64_t>(gridDim.x) * kRowThreadsY) {
+        const int64_t nc = row / out_h;
+        const int64_t oh = row - nc * out_h;
+        const int64_t h0 = oh * 2 - p.geometry.pad_top;
+        float const* w = weights_base + (p.channel_weight_stride ? (nc % p.in.c) * p.channel_weight_stride : 0);
         T const* plane = x + nc * in_h * in_w;
-        const int64_t h0 = static_cast<int64_t>(oh) * 2 - p.geometry.pad_top;
-        float rows[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+        Out* y_row = y + row * vecs_per_row;
+        const bool inside = h0 >= 0 && h0 + 1 < in_h;
+        Vec const* r0 = reinterpret_cast<Vec const*>(plane + (h0 >= 0 ? h0 : 0) * in_w);
+        Vec const* r1 = reinterpret_cast<Vec const*>(plane + (h0 + 1 < in_h ? h0 + 1 : in_h - 1) * in_w);
+        for (int64_t v = threadIdx.x; v < vecs_per_row; v += kRowThreadsX) {
+            float a[kElems], b[kElems], o[kOuts];
+            Storage::unpack(r0[v], a);
+            Storage::unpack(r1[v], b);
+            if (inside) {
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            const int64_t h = h0 + r;
-            if (h >= 0 && h < static_cast<int64_t>(in_h))
-                Storage::split4(*reinterpret_cast<Quad const*>(plane + static_cast<Index>(h) * in_w + 4 * j), rows[r]);
-        }
-        float out[2];
-        if (h0 >= 0 && h0 + 1 < static_cast<int64_t>(in_h)) {
+                for (int q = 0; q < kOuts; ++q) {
+                    float window[4] = {a[2 * q], a[2 * q + 1], b[2 * q], b[2 * q + 1]};
+                    o[q] = weighted_top_k_fixed<4, K>(window, w);
+                }
+            } else {
+                // r0 / r1 were clamped to rows inside the input; pool_window only asks for those.
 #pragma unroll
-            for (int q = 0; q < 2; ++q) {
-                float window[4] = {rows[0][2 * q], rows[0][2 * q + 1], rows[1][2 * q], rows[1][2 * q + 1]};
-                out[q] = weighted_top_k_fixed<4, K>(window, w);
+                for (int q = 0; q < kOuts; ++q) {
+                    const int64_t ow = v * kOuts + q;
+                    const auto load = [&](int64_t h, int64_t wc) {
+                        const int e = static_cast<int>(wc - 2 * ow) + 2 * q;
+                        return h == h0 ? a[e] : b[e];
+                    };
+                    o[q] = pool_window<4>(load, in_h, in_w, p.geometry, oh, ow, w);
+                }
             }
-        } else {
-#pragma unroll
-            for (int q = 0; q < 2; ++q) {
-                const int64_t w0 = 4 * static_cast<int64_t>(j) + 2 * q;
-                const auto load = [&](int64_t h, int64_t wc) { return rows[h - h0][wc - w0 + 2 * q]; };
-                out[q] = pool_window<4>(load, in_h, in_w, p.geometry, oh, 2 * j + q, w);
-            }
+            y_row[v] = Storage::pack(o);
         }
-        y[(nc * out_h + oh) * half_w + j] = Storage::pack(out[0], out[1]);
     }
 }
 
@@ -204,24 +228,21 @@ cudaError_t launchIndexed(PoolLaunch const& p, int64_t total, bool small, cudaSt
 }
 
 template <typename Storage, int K>
-cudaError_t launchQuad(PoolLaunch const& p, int64_t total, bool small, cudaStream_t stream) {
-    const int64_t items = total / 2;
-    const int64_t blocks64 = (items + kThreads - 1) / kThreads;
+cudaError_t launchRows(PoolLaunch const& p, cudaStream_t stream) {
+    const int64_t rows = p.out.n * p.out.c * p.out.h;
+    const int64_t blocks64 = (rows + kRowThreadsY - 1) / kRowThreadsY;
     const unsigned blocks = static_cast<unsigned>(blocks64 < kMaxBlocks ? blocks64 : kMaxBlocks);
-    if (small)
-        sortedWeightedPool2x2QuadKernel<Storage, K, uint32_t><<<blocks, kThreads, 0, stream>>>(p);
-    else
-        sortedWeightedPool2x2QuadKernel<Storage, K, int64_t><<<blocks, kThreads, 0, stream>>>(p);
+    sortedWeightedPool2x2RowKernel<Storage, K><<<blocks, dim3(kRowThreadsX, kRowThreadsY), 0, stream>>>(p);
     return cudaGetLastError();
 }
 
 template <typename Storage>
-cudaError_t launchQuad2x2(PoolLaunch const& p, int64_t total, bool small, cudaStream_t stream) {
+cudaError_t launchRows2x2(PoolLaunch const& p, cudaStream_t stream) {
     switch (p.geometry.pool_range) {
-    case 1: return launchQuad<Storage, 1>(p, total, small, stream);
-    case 2: return launchQuad<Storage, 2>(p, total, small, stream);
-    case 3: return launchQuad<Storage, 3>(p, total, small, stream);
-    case 4: return launchQuad<Storage, 4>(p, total, small, stream);
+    case 1: return launchRows<Storage, 1>(p, stream);
+    case 2: return launchRows<Storage, 2>(p, stream);
+    case 3: return launchRows<Storage, 3>(p, stream);
+    case 4: return launchRows<Storage, 4>(p, stream);
     default: return cudaErrorInvalidValue;  // parse_attributes guarantees 1 <= k <= 4 here
     }
 }
@@ -241,7 +262,7 @@ cudaError_t launchPair2x2(PoolLaunch const& p, int64_t total, bool small, cudaSt
 template <typename Storage>
 cudaError_t launchTyped(PoolLaunch const& p, int64_t total, bool small, cudaStream_t stream) {
     switch (selectKernelVariant(p)) {
-    case KernelVariant::kQuad2x2: return launchQuad2x2<Storage>(p, total, small, stream);
+    case KernelVariant::kRows2x2: return launchRows2x2<Storage>(p, stream);
     case KernelVariant::kPair2x2: return launchPair2x2<Storage>(p, total, small, stream);
     case KernelVariant::kCells4: return launchIndexed<Storage, 4, false>(p, total, small, stream);
     case KernelVariant::kCells16: return launchIndexed<Storage, 16, false>(p, total, small, stream);
@@ -258,10 +279,11 @@ KernelVariant selectKernelVariant(PoolLaunch const& p) {
         const size_t es = p.type == ElementType::kFloat32 ? 4 : 2;
         const bool pair = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 &&
                           g.pad_left == 0 && p.in.w % 2 == 0 && reinterpret_cast<uintptr_t>(p.x) % (2 * es) == 0;
-        const bool quad = pair && p.out.w * 2 == p.in.w && p.out.w % 2 == 0 &&
-                          reinterpret_cast<uintptr_t>(p.x) % (4 * es) == 0 &&
-                          reinterpret_cast<uintptr_t>(p.y) % (2 * es) == 0;
-        return quad ? KernelVariant::kQuad2x2 : pair ? KernelVariant::kPair2x2 : KernelVariant::kCells4;
+        const int64_t outs_per_store = p.type == ElementType::kFloat32 ? 2 : 4;  // 16-byte loads
+        const bool rows = pair && p.out.w * 2 == p.in.w && p.out.w % outs_per_store == 0 &&
+                          reinterpret_cast<uintptr_t>(p.x) % 16 == 0 &&
+                          reinterpret_cast<uintptr_t>(p.y) % (outs_per_store * es) == 0;
+        return rows ? KernelVariant::kRows2x2 : pair ? KernelVariant::kPair2x2 : KernelVariant::kCells4;
     }
     return cells <= 16 ? KernelVariant::kCells16 : KernelVariant::kCells64;
 }

@@ -38,7 +38,7 @@ struct PoolLaunch {
 };
 
 // Which kernel variant a launch uses (exposed for tests and the benchmark's report).
-enum class KernelVariant : int32_t { kPair2x2 = 0, kCells4 = 1, kCells16 = 2, kCells64 = 3, kQuad2x2 = 4 };
+enum class KernelVariant : int32_t { kPair2x2 = 0, kCells4 = 1, kCells16 = 2, kCells64 = 3, kRows2x2 = 4 };
 KernelVariant selectKernelVariant(PoolLaunch const& p);
 
 // Enqueues the kernel on `stream`. Returns cudaSuccess or the launch error (never synchronises).

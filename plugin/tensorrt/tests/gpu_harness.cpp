@@ -240,11 +240,14 @@ int correctness(int randomCases) {
         for (int k = 1; k <= 4; ++k) {
             bad += runCase({2, 3, 9, 10, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);  // pair fast path
             bad += runCase({2, 3, 9, 11, 2, 2, 2, 2, 1, 1, 1, 1, 1, k, true, t}, rng, false);
-            // Full-width 2x2: the two-outputs-per-thread path, with and without top/bottom padding.
-            bad += runCase({2, 3, 9, 12, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
+            // Full-width 2x2: the row path (16-byte loads), with and without top/bottom padding, rows
+            // longer than a warp's stride, per-channel weights in the parameter block and in memory.
+            bad += runCase({2, 3, 9, 16, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
             bad += runCase({1, 4, 7, 8, 2, 2, 2, 2, 1, 0, 1, 0, 1, k, true, t}, rng, false);
-            bad += runCase({3, 2, 10, 4, 2, 2, 2, 2, 1, 0, 0, 0, 0, k, false, t}, rng, false);
-            cases += 5;
+            bad += runCase({3, 2, 10, 8, 2, 2, 2, 2, 1, 0, 0, 0, 0, k, false, t}, rng, false);
+            bad += runCase({1, 3, 6, 328, 2, 2, 2, 2, 0, 0, 1, 0, 1, k, true, t}, rng, false);
+            bad += runCase({2, 40, 5, 24, 2, 2, 2, 2, 1, 0, 0, 0, 0, k, true, t}, rng, false);
+            cases += 7;
         }
         for (int k = 1; k <= 9; ++k, ++cases) bad += runCase({1, 5, 13, 7, 3, 3, 2, 1, 1, 2, 2, 0, k % 2, k, k % 3 == 0, t}, rng, false);
         for (int k : {1, 7, 33, 64}) {
@@ -338,7 +341,7 @@ int bench() {
         pl.in = x; pl.out = y; pl.x = dx;
         pl.type = t == DataType::kFLOAT ? ElementType::kFloat32 : ElementType::kFloat16;
         KernelVariant const v = selectKernelVariant(pl);
-        char const* variant = v == KernelVariant::kQuad2x2 ? "quad2x2" : v == KernelVariant::kPair2x2 ? "pair2x2" : "generic";
+        char const* variant = v == KernelVariant::kRows2x2 ? "rows2x2" : v == KernelVariant::kPair2x2 ? "pair2x2" : "generic";
         double const copyBytes = 2.0 * inCount * es, kernelBytes = double(inCount + outCount) * es;
         double const copyBw = copyBytes / (medianMs(copyMs) * 1e-3) / 1e9;
         double const kernelBw = kernelBytes / (medianMs(kernelMs) * 1e-3) / 1e9;
