@@ -60,6 +60,7 @@ def main() -> int:
     ap.add_argument("--pool-range", type=int, default=4)
     ap.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--spin", action="store_true", help="let idle ORT pool threads spin (ORT's default)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -69,16 +70,22 @@ def main() -> int:
     elem = TensorProto.FLOAT if args.dtype == "float32" else TensorProto.FLOAT16
     x = np.random.default_rng(0).standard_normal(shape).astype(args.dtype)
 
-    ours = sortpool.make_ort_session(
-        single_node_model("SortedWeightedPool", "sortpool",
-                          dict(kernel_shape=kernel, strides=stride, pool_range=k, weights=weights), shape, elem),
-        intra_op_threads=args.threads)
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = args.threads
+    def options(custom_op: bool):
+        opts = sortpool.session_options(args.threads) if custom_op else ort.SessionOptions()
+        opts.intra_op_num_threads = args.threads
+        # The sessions take turns: a session whose idle pool threads keep spinning would steal the
+        # two cores from the other one's run, so spinning is off for both (--spin turns it on).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if args.spin else "0")
+        return opts
+
+    ours = ort.InferenceSession(
+        single_node_model("SortedWeightedPool", "sortpool",
+                          dict(kernel_shape=kernel, strides=stride, pool_range=k, weights=weights), shape, elem),
+        options(True), providers=["CPUExecutionProvider"])
     maxpool = ort.InferenceSession(
-        single_node_model("MaxPool", "", dict(kernel_shape=kernel, strides=stride), shape, elem), opts,
+        single_node_model("MaxPool", "", dict(kernel_shape=kernel, strides=stride), shape, elem), options(False),
         providers=["CPUExecutionProvider"])
 
     runners = {"sortpool_ort": lambda: ours.run(None, {"x": x}), "ort_maxpool": lambda: maxpool.run(None, {"x": x})}
@@ -113,7 +120,8 @@ def main() -> int:
                 times[name].append(time.perf_counter() - t0)
 
     med = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
-    print(f"input {shape} {args.dtype}, 2x2 stride 2, k={k}, {args.threads} threads, {args.repeats} interleaved runs")
+    print(f"input {shape} {args.dtype}, 2x2 stride 2, k={k}, {args.threads} threads, {args.repeats} interleaved runs, "
+          f"spinning {'on' if args.spin else 'off'}")
     for name, m in med.items():
         print(f"  {name:20s} median {m:8.3f} ms  (min {min(times[name]) * 1e3:.3f}, max {max(times[name]) * 1e3:.3f})")
     ratios = {"sortpool_vs_maxpool": med["sortpool_ort"] / med["ort_maxpool"]}
@@ -123,6 +131,7 @@ def main() -> int:
         print(f"  {name:20s} {r:.3f}x")
     if args.json:
         args.json.write_text(json.dumps({"shape": shape, "dtype": args.dtype, "threads": args.threads,
+                                         "spinning": args.spin,
                                          "pool_range": k, "median_ms": med, "ratios": ratios,
                                          "machine": platform.processor() or platform.machine(),
                                          "onnxruntime": ort.__version__}, indent=2))

@@ -181,6 +181,11 @@ __global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY)
         const int64_t oh = row - nc * out_h;
         const int64_t h0 = oh * 2 - p.geometry.pad_top;
         float const* w = weights_base + (p.channel_weight_stride ? (nc % p.in.c) * p.channel_weight_stride : 0);
+        // The row's K weights in registers: read once per row, not once per window (each read
+        // would be a request to the parameter block or to memory).
+        float wk[K];
+#pragma unroll
+        for (int i = 0; i < K; ++i) wk[i] = w[i];
         T const* plane = x + nc * in_h * in_w;
         Out* y_row = y + row * vecs_per_row;
         const bool inside = h0 >= 0 && h0 + 1 < in_h;
@@ -194,7 +199,7 @@ __global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY)
 #pragma unroll
                 for (int q = 0; q < kOuts; ++q) {
                     float window[4] = {a[2 * q], a[2 * q + 1], b[2 * q], b[2 * q + 1]};
-                    o[q] = weighted_top_k_fixed<4, K>(window, w);
+                    o[q] = weighted_top_k_fixed<4, K>(window, wk);
                 }
             } else {
                 // r0 / r1 were clamped to rows inside the input; pool_window only asks for those.
