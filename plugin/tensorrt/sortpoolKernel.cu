@@ -135,8 +135,11 @@ __global__ void __launch_bounds__(256) sortedWeightedPoolKernel(__grid_constant_
                 float window[4] = {cells[0][0], cells[0][1], cells[1][0], cells[1][1]};
                 v = weighted_top_k_fixed<4, K>(window, w);
             } else {
-                const auto load = [&](int64_t h, int64_t wc) {
-                    return cells[h - h0][wc - static_cast<int64_t>(w0)];
+                // Selects, not cells[h - h0][...]: a run-time index would put cells in local memory.
+                const float c00 = cells[0][0], c01 = cells[0][1], c10 = cells[1][0], c11 = cells[1][1];
+                const auto load = [=](int64_t h, int64_t wc) {
+                    const bool right = wc != static_cast<int64_t>(w0);
+                    return h == h0 ? (right ? c01 : c00) : (right ? c11 : c10);
                 };
                 v = pool_window<MaxCells>(load, in_h, in_w, p.geometry, oh, ow, w);
             }
@@ -206,9 +209,12 @@ __global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY)
 #pragma unroll
                 for (int q = 0; q < kOuts; ++q) {
                     const int64_t ow = v * kOuts + q;
-                    const auto load = [&](int64_t h, int64_t wc) {
-                        const int e = static_cast<int>(wc - 2 * ow) + 2 * q;
-                        return h == h0 ? a[e] : b[e];
+                    // Selects on compile-time indices: a run-time index into a / b would move
+                    // both arrays to local memory for the whole loop.
+                    const float a0 = a[2 * q], a1 = a[2 * q + 1], b0 = b[2 * q], b1 = b[2 * q + 1];
+                    const auto load = [=](int64_t h, int64_t wc) {
+                        const bool right = wc != 2 * ow;
+                        return h == h0 ? (right ? a1 : a0) : (right ? b1 : b0);
                     };
                     o[q] = pool_window<4>(load, in_h, in_w, p.geometry, oh, ow, w);
                 }
