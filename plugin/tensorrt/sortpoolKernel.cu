@@ -162,9 +162,12 @@ __global__ void __launch_bounds__(256) sortedWeightedPoolKernel(__grid_constant_
 // top/bottom padding go through pool_window.
 constexpr int kRowThreadsX = 32;  // lanes along a row (one warp)
 constexpr int kRowThreadsY = 8;   // rows per block
+// At least 4 resident blocks (32 warps) per SM: a streaming kernel needs the loads of many warps
+// in flight more than it needs registers.
+constexpr int kRowMinBlocks = 4;
 
 template <typename Storage, int K>
-__global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY)
+__global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY, kRowMinBlocks)
     sortedWeightedPool2x2RowKernel(__grid_constant__ const PoolLaunch p) {
     using T = typename Storage::T;
     using Vec = typename Storage::Vec;
