@@ -19,4 +19,4 @@ if ! "$VENV/bin/python" -c "import tensorrt_lean, numpy, pytest" 2>/dev/null; th
   "$VENV/bin/pip" install -q "$SPEC" numpy pytest
 fi
 "$VENV/bin/python" -c "import tensorrt_lean as t; print('TensorRT lean', t.__version__)"
-exec "$VENV/bin/python" -m pytest tests/trt_plugin -q -p no:cacheprovider "$@"
+exec "$VENV/bin/python" -m pytest tests/trt_plugin tests/robustness/test_trt.py -q -p no:cacheprovider "$@"
