@@ -176,6 +176,11 @@ class SortedWeightedPool2d(nn.Module):
         )
 
     def _check_input(self, x: torch.Tensor) -> None:
+        if not x.is_floating_point():
+            raise TypeError(
+                f"SortedWeightedPool2d: input dtype {x.dtype} is not supported; use a floating-point "
+                "tensor (float32, float16, bfloat16 or float64)"
+            )
         if self.channels is not None and x.shape[1] != self.channels:
             raise ValueError(
                 f"SortedWeightedPool2d: the layer has per-channel weights for {self.channels} channels "

@@ -55,13 +55,25 @@ def onnx_export_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
     """Within the block, every SortedWeightedPool2d of ``model`` runs as the export custom op with
     its current effective weights baked in (a list of floats). Restores the layers on exit; the
     parameters are not touched."""
+    from sortpool.onnx_schema import check_attributes
+
     layers = [m for m in model.modules() if isinstance(m, SortedWeightedPool2d)]
     saved = [m._export_weights for m in layers]
     try:
         with torch.no_grad():
-            for m in layers:
+            for name, m in model.named_modules():
+                if not isinstance(m, SortedWeightedPool2d):
+                    continue
                 # float32 values, exact as Python floats, so the ONNX float attribute is exact.
-                m._export_weights = [float(v) for v in m.weights().detach().float().cpu().reshape(-1).tolist()]
+                weights = [float(v) for v in m.weights().detach().float().cpu().reshape(-1).tolist()]
+                # The layer's attributes may have been changed (or its weights diverged) since it
+                # was built: refuse to write a node outside the contract, naming the layer.
+                try:
+                    check_attributes(list(m.kernel_size), list(m.stride), list(m.padding), int(m.ceil_mode),
+                                     m.pool_range, weights)
+                except ValueError as e:
+                    raise ValueError(f"cannot export layer '{name or type(m).__name__}': {e}") from None
+                m._export_weights = weights
         yield model
     finally:
         for m, s in zip(layers, saved):

@@ -80,7 +80,15 @@ struct RawAttributes {
     int64_t pool_range = 0;
     bool has_weights = false;
     std::vector<float> weights;
+    // Names of attributes present that the op does not support (see kUnsupportedAttributes).
+    std::vector<std::string> unsupported;
 };
+
+// MaxPool attributes this op does not have. A node carrying one (say, a MaxPool node converted by
+// hand) is refused instead of being computed as if the attribute were absent. Hosts that can list
+// a node's attributes reject every unknown name; ONNX Runtime's kernel API cannot list them, so
+// there these names are looked up one by one.
+constexpr const char* kUnsupportedAttributes[] = {"dilations", "auto_pad", "storage_order"};
 
 // Everything a kernel needs: geometry plus the weights (k shared, or C*k per channel).
 struct PoolConfig {
@@ -113,6 +121,10 @@ inline std::string parse_attributes(const RawAttributes& raw, PoolConfig* out) {
     using detail::list_to_string;
     PoolConfig cfg;
     PoolGeometry& g = cfg.geometry;
+
+    if (!raw.unsupported.empty())
+        return std::string(kOpType) + ": attribute '" + raw.unsupported.front() +
+               "' is not supported by this op (docs/operator.md: no dilations, auto_pad or storage_order)";
 
     if (raw.has_kernel_shape) {
         const auto& ks = raw.kernel_shape;

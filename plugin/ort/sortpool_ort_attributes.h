@@ -175,6 +175,14 @@ RawAttributes read_attributes_from(const Source& src) {
     raw.has_ceil_mode = read_attribute(src, "ceil_mode", AttrKind::kInt, &raw.ceil_mode, nullptr, nullptr);
     raw.has_pool_range = read_attribute(src, "pool_range", AttrKind::kInt, &raw.pool_range, nullptr, nullptr);
     raw.has_weights = read_attribute(src, "weights", AttrKind::kFloats, nullptr, nullptr, &raw.weights);
+    for (const char* name : kUnsupportedAttributes) {
+        int64_t i = 0;
+        std::vector<int64_t> ints;
+        std::vector<float> floats;
+        if (src.get_int(name, &i) || src.get_float(name) || src.get_string(name) || src.get_ints(name, &ints) ||
+            src.get_floats(name, &floats))
+            raw.unsupported.emplace_back(name);
+    }
     return raw;
 }
 

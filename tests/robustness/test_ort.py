@@ -109,9 +109,6 @@ def test_optional_attributes_missing_take_the_defaults():
     np.testing.assert_array_equal(y3, sorted_weighted_pool_ref(x, (3, 1), (3, 1), None, 0, 1, [1.0]))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (reported to the lead): the ORT op ignores attributes it does not know "
-                                        "(dilations, auto_pad, storage_order) instead of rejecting them as "
-                                        "docs/operator.md requires; dilations=[2, 2] silently computes dilation 1")
 @pytest.mark.parametrize("extra", [dict(dilations=[2, 2]), dict(auto_pad="SAME_UPPER"), dict(storage_order=1)],
                          ids=["dilations", "auto_pad", "storage_order"])
 def test_unsupported_maxpool_attributes_are_rejected(extra):
