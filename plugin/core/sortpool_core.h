@@ -407,15 +407,14 @@ SORTPOOL_HD float half_bits_to_float(uint16_t h) {
 #if defined(__CUDA_ARCH__)
     return __half2float(__ushort_as_half(h));  // the hardware conversion: exact, as below
 #endif
+    // Branch-free, so loops over half data vectorise: move exponent and mantissa into float
+    // position and rescale by 2^112 (exact for normal and subnormal halves alike); the all-ones
+    // exponent (inf / NaN) is restored separately.
     const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-    const uint32_t exp = (h >> 10) & 0x1fu;
-    uint32_t mant = h & 0x3ffu;
-    if (exp == 0x1f) return bits_to_float(sign | 0x7f800000u | (mant << 13));  // inf / NaN
-    if (exp != 0) return bits_to_float(sign | ((exp + 112u) << 23) | (mant << 13));
-    if (mant == 0) return bits_to_float(sign);  // +-0
-    // Subnormal half: value = mant * 2^-24, exact in float.
-    const float magnitude = static_cast<float>(mant) * 5.9604644775390625e-8f;
-    return sign ? -magnitude : magnitude;
+    const uint32_t magnitude = h & 0x7fffu;
+    const float scaled = bits_to_float(magnitude << 13) * 5.192296858534828e+33f;  // 2^112
+    const uint32_t inf_nan = magnitude >= 0x7c00u ? 0x7f800000u : 0u;
+    return bits_to_float(float_to_bits(scaled) | inf_nan | sign);
 }
 
 // Round to nearest, ties to even; overflow gives inf, NaN stays NaN.
@@ -423,27 +422,21 @@ SORTPOOL_HD uint16_t float_to_half_bits(float f) {
 #if defined(__CUDA_ARCH__)
     return __half_as_ushort(__float2half_rn(f));  // the hardware's round-to-nearest-even, as below
 #endif
+    // Branch-free (all three cases computed, one selected), so loops over half data vectorise.
     const uint32_t x = float_to_bits(f);
-    const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+    const uint32_t sign = (x >> 16) & 0x8000u;
     const uint32_t abs = x & 0x7fffffffu;
-    if (abs >= 0x7f800000u) return static_cast<uint16_t>(sign | (abs > 0x7f800000u ? 0x7e00u : 0x7c00u));
-    if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to >= 65520: inf
-    if (abs >= 0x38800000u) {                                            // normal half
-        const uint32_t mant_shifted = abs - 0x38000000u;                 // rebias exponent 127 -> 15
-        const uint32_t round_bit = 0x1000u, sticky = mant_shifted & 0x1fffu;
-        uint32_t r = mant_shifted >> 13;
-        if (sticky > round_bit || (sticky == round_bit && (r & 1u))) ++r;
-        return static_cast<uint16_t>(sign | r);
-    }
-    if (abs < 0x33000000u) return sign;  // below half the smallest subnormal: +-0
-    // Subnormal half.
-    const uint32_t exp = abs >> 23;
-    const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
-    const uint32_t shift = 126u - exp;  // 14..24
-    uint32_t r = mant >> shift;
-    const uint32_t rem = mant & ((1u << shift) - 1u), half_ulp = 1u << (shift - 1u);
-    if (rem > half_ulp || (rem == half_ulp && (r & 1u))) ++r;
-    return static_cast<uint16_t>(sign | r);
+    // |f| >= 2^16 (and inf / NaN): inf, or a quiet NaN.
+    const uint32_t big = abs > 0x7f800000u ? 0x7e00u : 0x7c00u;
+    // |f| < 2^-14 (half subnormals and zero): adding 0.5 lines the half's mantissa up with the
+    // float's low bits, and the FPU's own round-to-nearest-even does the rounding.
+    const uint32_t tiny = float_to_bits(bits_to_float(abs) + 0.5f) - 0x3f000000u;
+    // Normal halves: rebias the exponent, round to nearest even on the 13 dropped bits (a carry
+    // out of the mantissa correctly bumps the exponent, up to inf).
+    const uint32_t odd = (abs >> 13) & 1u;
+    const uint32_t normal = (abs + 0xc8000fffu + odd) >> 13;  // 0xc8000fff = (15 - 127) << 23 + 0xfff
+    const uint32_t magnitude = abs >= 0x47800000u ? big : abs < 0x38800000u ? tiny : normal;
+    return static_cast<uint16_t>(magnitude | sign);
 }
 
 SORTPOOL_HD float bfloat16_bits_to_float(uint16_t b) { return bits_to_float(static_cast<uint32_t>(b) << 16); }
