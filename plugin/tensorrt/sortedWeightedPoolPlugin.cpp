@@ -11,9 +11,7 @@ namespace trt {
 using namespace nvinfer1;
 
 namespace {
-void reportException(char const* where, std::exception const* e) noexcept {
-    reportError(std::string(kOpType) + " (version 2): " + where + ": " + (e ? e->what() : "unknown exception"));
-}
+void reportException(char const* where, std::exception const* e) noexcept { reportPluginException("2", where, e); }
 }  // namespace
 
 SortedWeightedPoolPlugin::SortedWeightedPoolPlugin(PoolConfig cfg) : mConfig(std::move(cfg)) {}

@@ -15,9 +15,7 @@ namespace trt {
 using namespace nvinfer1;
 
 namespace {
-void reportException(char const* where, std::exception const* e) noexcept {
-    reportError(std::string(kOpType) + " (version 1): " + where + ": " + (e ? e->what() : "unknown exception"));
-}
+void reportException(char const* where, std::exception const* e) noexcept { reportPluginException("1", where, e); }
 }  // namespace
 
 SortedWeightedPoolPluginLegacy::SortedWeightedPoolPluginLegacy(PoolConfig cfg) : mConfig(std::move(cfg)) {}

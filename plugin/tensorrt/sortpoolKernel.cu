@@ -42,17 +42,19 @@ struct Float32Storage {
     static __device__ __forceinline__ Out pack(float const (&o)[2]) { return make_float2(o[0], o[1]); }
 };
 
-struct Float16Storage {
+// 16-bit storage (IEEE half or bfloat16 bits): ToFloat / FromFloat are the core's conversions.
+template <float (*ToFloat)(uint16_t), uint16_t (*FromFloat)(float)>
+struct Bits16Storage {
     using T = uint16_t;
     using Pair = uint32_t;  // two elements, one load (element 0 in the low half: little endian)
     using Vec = uint4;      // 16 bytes = 8 elements, one load
     using Out = uint2;      // the outputs of one Vec of both window rows: 4 elements, one store
     static constexpr int kVecElems = 8;
-    static __device__ __forceinline__ float toFloat(uint16_t v) { return half_bits_to_float(v); }
-    static __device__ __forceinline__ uint16_t fromFloat(float v) { return float_to_half_bits(v); }
+    static __device__ __forceinline__ float toFloat(uint16_t v) { return ToFloat(v); }
+    static __device__ __forceinline__ uint16_t fromFloat(float v) { return FromFloat(v); }
     static __device__ __forceinline__ void split(Pair p, float& a, float& b) {
-        a = half_bits_to_float(static_cast<uint16_t>(p & 0xffffu));
-        b = half_bits_to_float(static_cast<uint16_t>(p >> 16));
+        a = ToFloat(static_cast<uint16_t>(p & 0xffffu));
+        b = ToFloat(static_cast<uint16_t>(p >> 16));
     }
     static __device__ __forceinline__ void unpack(Vec q, float (&v)[8]) {
         split(q.x, v[0], v[1]);
@@ -60,39 +62,13 @@ struct Float16Storage {
         split(q.z, v[4], v[5]);
         split(q.w, v[6], v[7]);
     }
-    static __device__ __forceinline__ Out pack(float const (&o)[4]) {
-        Out r;
-        r.x = static_cast<uint32_t>(fromFloat(o[0])) | (static_cast<uint32_t>(fromFloat(o[1])) << 16);
-        r.y = static_cast<uint32_t>(fromFloat(o[2])) | (static_cast<uint32_t>(fromFloat(o[3])) << 16);
-        return r;
+    static __device__ __forceinline__ uint32_t pack2(float a, float b) {
+        return static_cast<uint32_t>(FromFloat(a)) | (static_cast<uint32_t>(FromFloat(b)) << 16);
     }
+    static __device__ __forceinline__ Out pack(float const (&o)[4]) { return make_uint2(pack2(o[0], o[1]), pack2(o[2], o[3])); }
 };
-
-struct BFloat16Storage {
-    using T = uint16_t;
-    using Pair = uint32_t;  // two elements, one load (element 0 in the low half: little endian)
-    using Vec = uint4;      // 16 bytes = 8 elements, one load
-    using Out = uint2;      // the outputs of one Vec of both window rows: 4 elements, one store
-    static constexpr int kVecElems = 8;
-    static __device__ __forceinline__ float toFloat(uint16_t v) { return bfloat16_bits_to_float(v); }
-    static __device__ __forceinline__ uint16_t fromFloat(float v) { return float_to_bfloat16_bits(v); }
-    static __device__ __forceinline__ void split(Pair p, float& a, float& b) {
-        a = bfloat16_bits_to_float(static_cast<uint16_t>(p & 0xffffu));
-        b = bfloat16_bits_to_float(static_cast<uint16_t>(p >> 16));
-    }
-    static __device__ __forceinline__ void unpack(Vec q, float (&v)[8]) {
-        split(q.x, v[0], v[1]);
-        split(q.y, v[2], v[3]);
-        split(q.z, v[4], v[5]);
-        split(q.w, v[6], v[7]);
-    }
-    static __device__ __forceinline__ Out pack(float const (&o)[4]) {
-        Out r;
-        r.x = static_cast<uint32_t>(fromFloat(o[0])) | (static_cast<uint32_t>(fromFloat(o[1])) << 16);
-        r.y = static_cast<uint32_t>(fromFloat(o[2])) | (static_cast<uint32_t>(fromFloat(o[3])) << 16);
-        return r;
-    }
-};
+using Float16Storage = Bits16Storage<half_bits_to_float, float_to_half_bits>;
+using BFloat16Storage = Bits16Storage<bfloat16_bits_to_float, float_to_bfloat16_bits>;
 
 template <typename Storage, int MaxCells, bool kPair, int K, typename Index>
 __global__ void __launch_bounds__(256) sortedWeightedPoolKernel(__grid_constant__ const PoolLaunch p) {

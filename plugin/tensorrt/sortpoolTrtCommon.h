@@ -8,6 +8,7 @@
 #include <NvInferRuntime.h>
 
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,8 @@ constexpr char const* kPluginVersionV3 = "2";     // IPluginV3
 // a logger - tests, the GPU harness - can read the message.
 // ---------------------------------------------------------------------------------------------
 void reportError(std::string const& message) noexcept;
+// An exception caught at a boundary TensorRT calls (`where`) of plugin version `version`.
+void reportPluginException(char const* version, char const* where, std::exception const* e) noexcept;
 void reportWarning(std::string const& message) noexcept;
 void clearLastError() noexcept;
 char const* lastError() noexcept;

@@ -134,6 +134,14 @@ void reportError(std::string const& message) noexcept {
     logMessage(kSeverityError, message);
 }
 
+void reportPluginException(char const* version, char const* where, std::exception const* e) noexcept {
+    try {
+        reportError(std::string(kOpType) + " (version " + version + "): " + where + ": " +
+                    (e ? e->what() : "unknown exception"));
+    } catch (...) {
+    }
+}
+
 void reportWarning(std::string const& message) noexcept { logMessage(kSeverityWarning, message); }
 
 void clearLastError() noexcept { tLastError.clear(); }
