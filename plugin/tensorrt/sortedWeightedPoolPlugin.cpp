@@ -49,16 +49,10 @@ int32_t SortedWeightedPoolPlugin::configurePlugin(DynamicPluginTensorDesc const*
             reportError(std::string(kOpType) + ": configurePlugin expects one input and one output");
             return 1;
         }
-        Dims const& d = in[0].desc.dims;
-        if (d.nbDims != 4) {
-            reportError(std::string(kOpType) + ": input X must have rank 4 (N, C, H, W), got rank " +
-                        std::to_string(d.nbDims));
-            return 1;
-        }
-        if (mConfig.per_channel() && d.d[1] >= 0 && d.d[1] != mConfig.weight_channels()) {
-            reportError(std::string(kOpType) + ": per-channel weights were given for " +
-                        std::to_string(mConfig.weight_channels()) + " channels but input X has C = " +
-                        std::to_string(d.d[1]));
+        // Static checks on what is known before the concrete dims: rank, per-channel C, extents.
+        std::string const err = checkInputDims(mConfig, in[0].desc.dims);
+        if (!err.empty()) {
+            reportError(err);
             return 1;
         }
         return 0;

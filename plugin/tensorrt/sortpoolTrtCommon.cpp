@@ -177,18 +177,21 @@ FieldsToSerialize::FieldsToSerialize(PoolConfig const& cfg) : mWeights(cfg.weigh
 // ---------------------------------------------------------------------------------------------
 // Version "1" serialization
 // ---------------------------------------------------------------------------------------------
-namespace {
-constexpr size_t kHeaderBytes = 3 * sizeof(uint32_t);
-constexpr size_t kGeometryValues = 10;
-
-uint32_t fnv1a(unsigned char const* p, size_t n) {
+uint32_t serialChecksum(void const* data, size_t length) noexcept {
+    // 32-bit FNV-1a.
+    auto const* p = static_cast<unsigned char const*>(data);
     uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < length; ++i) {
         h ^= p[i];
         h *= 16777619u;
     }
     return h;
 }
+
+namespace {
+constexpr size_t kHeaderBytes = 3 * sizeof(uint32_t);
+constexpr size_t kGeometryValues = 10;
+
 
 struct Writer {
     unsigned char* p;
@@ -230,7 +233,7 @@ void serializeConfig(PoolConfig const& cfg, void* buffer) noexcept {
         w.put<int64_t>(v);
     w.put<uint32_t>(static_cast<uint32_t>(cfg.weights.size()));
     for (float f : cfg.weights) w.put<float>(f);
-    w.put<uint32_t>(fnv1a(begin, static_cast<size_t>(w.p - begin)));
+    w.put<uint32_t>(serialChecksum(begin, static_cast<size_t>(w.p - begin)));
 }
 
 std::string deserializeConfig(void const* data, size_t length, PoolConfig* out) {
@@ -262,7 +265,7 @@ std::string deserializeConfig(void const* data, size_t length, PoolConfig* out) 
     for (float& f : raw.weights) r.get(&f);
     size_t const checked = static_cast<size_t>(r.p - begin);
     uint32_t checksum = 0;
-    if (!r.get(&checksum) || checksum != fnv1a(begin, checked)) return prefix + "checksum mismatch (corrupted blob)";
+    if (!r.get(&checksum) || checksum != serialChecksum(begin, checked)) return prefix + "checksum mismatch (corrupted blob)";
     raw.has_kernel_shape = raw.has_strides = raw.has_pads = raw.has_ceil_mode = raw.has_pool_range = true;
     raw.kernel_shape = {geo[0], geo[1]};
     raw.strides = {geo[2], geo[3]};
@@ -343,13 +346,27 @@ bool supportsCombination(int32_t pos, DataType const* types, nvinfer1::TensorFor
     return types[1] == types[0];  // Y has X's type
 }
 
+namespace {
+// The core's shape rule on TensorRT dims (-1 = not known yet).
+std::string inferFromDims(PoolConfig const& cfg, nvinfer1::Dims const& in, std::vector<int64_t>* dims, Shape4* y) {
+    if (in.nbDims < 0 || in.nbDims > nvinfer1::Dims::MAX_DIMS)
+        return std::string(kOpType) + ": input X has an invalid rank " + std::to_string(in.nbDims);
+    dims->assign(in.d, in.d + in.nbDims);
+    return infer_output_shape(cfg, *dims, y);
+}
+}  // namespace
+
+std::string checkInputDims(PoolConfig const& cfg, nvinfer1::Dims const& in) {
+    std::vector<int64_t> dims;
+    Shape4 y;
+    return inferFromDims(cfg, in, &dims, &y);
+}
+
 std::string describeLaunch(PoolConfig const& cfg, nvinfer1::PluginTensorDesc const& in,
                            nvinfer1::PluginTensorDesc const& out, PoolLaunch* launch) {
-    if (in.dims.nbDims < 0 || in.dims.nbDims > nvinfer1::Dims::MAX_DIMS)
-        return std::string(kOpType) + ": input X has an invalid rank " + std::to_string(in.dims.nbDims);
-    std::vector<int64_t> dims(in.dims.d, in.dims.d + in.dims.nbDims);
+    std::vector<int64_t> dims;
     Shape4 y;
-    std::string err = infer_output_shape(cfg, dims, &y);
+    std::string err = inferFromDims(cfg, in.dims, &dims, &y);
     if (!err.empty()) return err;
     if (out.dims.nbDims != 4 || out.dims.d[0] != y.n || out.dims.d[1] != y.c || out.dims.d[2] != y.h ||
         out.dims.d[3] != y.w)

@@ -73,6 +73,8 @@ constexpr uint32_t kSerialFormatVersion = 1;
 size_t serializedSize(PoolConfig const& cfg) noexcept;
 void serializeConfig(PoolConfig const& cfg, void* buffer) noexcept;  // buffer >= serializedSize
 std::string deserializeConfig(void const* data, size_t length, PoolConfig* out);
+// The checksum that closes a version "1" blob, over the `length` bytes before it.
+uint32_t serialChecksum(void const* data, size_t length) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Shapes, types, formats
@@ -94,6 +96,10 @@ bool toElementType(nvinfer1::DataType t, ElementType* out) noexcept;
 // `types` and `formats` hold the (input, output) pair's entries up to and including `pos`.
 bool supportsCombination(int32_t pos, nvinfer1::DataType const* types, nvinfer1::TensorFormat const* formats,
                          int32_t nbInputs, int32_t nbOutputs) noexcept;
+
+// Checks input dims known at build time (-1 = dynamic) against the config with the core's shape
+// rule: rank, per-channel C, known spatial extents. Returns "" when nothing known is wrong.
+std::string checkInputDims(PoolConfig const& cfg, nvinfer1::Dims const& in);
 
 // Checks a concrete input/output pair against the config (rank, per-channel C, shape rule, types)
 // and fills a launch description (pointers and weights excluded). Returns "" on success.

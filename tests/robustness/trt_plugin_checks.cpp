@@ -28,10 +28,13 @@
 #include "sortedWeightedPoolPlugin.h"
 #include "sortedWeightedPoolPluginLegacy.h"
 #include "sortpool_trt_plugin.h"
+#include "tests/const_expr_builder.h"  // plugin/tensorrt/tests/
 
 using namespace nvinfer1;
 using namespace sortpool;
 using namespace sortpool::trt;
+using sortpool::trt::testing::ConstBuilder;
+using sortpool::trt::testing::ConstExpr;
 
 namespace {
 
@@ -226,18 +229,9 @@ void checkFields() {
 }
 
 // --- version "1" blobs -----------------------------------------------------------------------
-uint32_t fnv1a(unsigned char const* p, size_t n) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; ++i) {
-        h ^= p[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 void putU32(std::vector<unsigned char>& b, size_t at, uint32_t v) { std::memcpy(b.data() + at, &v, 4); }
 void putI64(std::vector<unsigned char>& b, size_t at, int64_t v) { std::memcpy(b.data() + at, &v, 8); }
-void reseal(std::vector<unsigned char>& b) { putU32(b, b.size() - 4, fnv1a(b.data(), b.size() - 4)); }
+void reseal(std::vector<unsigned char>& b) { putU32(b, b.size() - 4, serialChecksum(b.data(), b.size() - 4)); }
 
 void expectBlobRejected(std::string const& id, std::vector<unsigned char> const& blob, std::string const& needle) {
     SortedWeightedPoolPluginLegacyCreator v2;
@@ -336,46 +330,6 @@ void checkBlobs() {
 }
 
 // --- shapes, types, formats --------------------------------------------------------------------
-// An IExprBuilder over constants (as in plugin/tensorrt/tests/cpu_test.cpp).
-class ConstExpr : public IDimensionExpr {
-    class Impl : public apiv::VDimensionExpr {
-    public:
-        int64_t v = 0;
-        bool isConstant() const override { return true; }
-        int64_t getConstantValue() const override { return v; }
-        bool isSizeTensor() const override { return false; }
-    } mI;
-
-public:
-    explicit ConstExpr(int64_t v) {
-        mI.v = v;
-        mImpl = &mI;
-    }
-    ~ConstExpr() noexcept override = default;
-};
-
-class ConstBuilder : public IExprBuilder {
-    class Impl : public apiv::VExprBuilder {
-    public:
-        std::deque<ConstExpr>* pool = nullptr;
-        IDimensionExpr const* constant(int64_t v) override { return &pool->emplace_back(v); }
-        IDimensionExpr const* operation(DimensionOperation, IDimensionExpr const& a, IDimensionExpr const&) override {
-            return &pool->emplace_back(a.getConstantValue());  // values do not matter here
-        }
-        IDimensionExpr const* declareSizeTensor(int32_t, IDimensionExpr const&, IDimensionExpr const&) override {
-            return nullptr;
-        }
-    } mI;
-    std::deque<ConstExpr> mPool;
-
-public:
-    ConstBuilder() {
-        mI.pool = &mPool;
-        mImpl = &mI;
-    }
-    ~ConstBuilder() noexcept override = default;
-};
-
 PluginTensorDesc tensor(std::vector<int64_t> dims, DataType t = DataType::kFLOAT,
                         TensorFormat fmt = TensorFormat::kLINEAR) {
     PluginTensorDesc d{};

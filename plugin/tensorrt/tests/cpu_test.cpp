@@ -10,10 +10,13 @@
 
 #include "sortedWeightedPoolPlugin.h"
 #include "sortedWeightedPoolPluginLegacy.h"
+#include "tests/const_expr_builder.h"
 
 using namespace nvinfer1;
 using namespace sortpool;
 using namespace sortpool::trt;
+using sortpool::trt::testing::ConstBuilder;
+using sortpool::trt::testing::ConstExpr;
 
 static int gFailures = 0, gChecks = 0;
 #define CHECK(cond)                                                                 \
@@ -24,60 +27,6 @@ static int gFailures = 0, gChecks = 0;
             std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
         }                                                                           \
     } while (0)
-
-// --- an IExprBuilder over constants -------------------------------------------------------------
-class ConstExpr : public IDimensionExpr {
-    class Impl : public apiv::VDimensionExpr {
-    public:
-        int64_t v = 0;
-        bool isConstant() const override { return true; }
-        int64_t getConstantValue() const override { return v; }
-        bool isSizeTensor() const override { return false; }
-    } mI;
-
-public:
-    explicit ConstExpr(int64_t v) {
-        mI.v = v;
-        mImpl = &mI;
-    }
-    ~ConstExpr() noexcept override = default;
-};
-
-class ConstBuilder : public IExprBuilder {
-    class Impl : public apiv::VExprBuilder {
-    public:
-        std::deque<ConstExpr>* pool = nullptr;
-        IDimensionExpr const* constant(int64_t v) override { return &pool->emplace_back(v); }
-        IDimensionExpr const* operation(DimensionOperation op, IDimensionExpr const& a, IDimensionExpr const& b) override {
-            int64_t const x = a.getConstantValue(), y = b.getConstantValue();
-            auto floorDiv = [](int64_t p, int64_t q) { int64_t d = p / q; return (p % q != 0 && ((p < 0) != (q < 0))) ? d - 1 : d; };
-            int64_t r = 0;
-            switch (op) {
-            case DimensionOperation::kSUM: r = x + y; break;
-            case DimensionOperation::kPROD: r = x * y; break;
-            case DimensionOperation::kMAX: r = x > y ? x : y; break;
-            case DimensionOperation::kMIN: r = x < y ? x : y; break;
-            case DimensionOperation::kSUB: r = x - y; break;
-            case DimensionOperation::kEQUAL: r = x == y; break;
-            case DimensionOperation::kLESS: r = x < y; break;
-            case DimensionOperation::kFLOOR_DIV: r = floorDiv(x, y); break;
-            case DimensionOperation::kCEIL_DIV: r = -floorDiv(-x, y); break;
-            }
-            return &pool->emplace_back(r);
-        }
-        IDimensionExpr const* declareSizeTensor(int32_t, IDimensionExpr const&, IDimensionExpr const&) override {
-            return nullptr;
-        }
-    } mI;
-    std::deque<ConstExpr> mPool;
-
-public:
-    ConstBuilder() {
-        mI.pool = &mPool;
-        mImpl = &mI;
-    }
-    ~ConstBuilder() noexcept override = default;
-};
 
 // --- helpers ----------------------------------------------------------------------------------------
 struct Fields {
