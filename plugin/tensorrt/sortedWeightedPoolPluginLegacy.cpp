@@ -146,14 +146,8 @@ IPluginV2* SortedWeightedPoolPluginLegacyCreator::createPlugin(char const*, Plug
     try {
         clearLastError();
         PoolConfig cfg;
-        std::string err = parseFields(fc, &cfg);
-        if (!err.empty()) {
-            reportError(err);
-            return nullptr;
-        }
-        auto* p = new SortedWeightedPoolPluginLegacy(std::move(cfg));
-        p->setPluginNamespace(mNamespace.c_str());
-        return p;
+        std::string const err = parseFields(fc, &cfg);
+        return makePlugin(err, std::move(cfg));
     } catch (std::exception const& e) {
         reportException("createPlugin", &e);
     } catch (...) {
@@ -167,20 +161,24 @@ IPluginV2* SortedWeightedPoolPluginLegacyCreator::deserializePlugin(char const*,
     try {
         clearLastError();
         PoolConfig cfg;
-        std::string err = deserializeConfig(serialData, serialLength, &cfg);
-        if (!err.empty()) {
-            reportError(err);
-            return nullptr;
-        }
-        auto* p = new SortedWeightedPoolPluginLegacy(std::move(cfg));
-        p->setPluginNamespace(mNamespace.c_str());
-        return p;
+        std::string const err = deserializeConfig(serialData, serialLength, &cfg);
+        return makePlugin(err, std::move(cfg));
     } catch (std::exception const& e) {
         reportException("deserializePlugin", &e);
     } catch (...) {
         reportException("deserializePlugin", nullptr);
     }
     return nullptr;
+}
+
+IPluginV2* SortedWeightedPoolPluginLegacyCreator::makePlugin(std::string const& parseError, PoolConfig cfg) const {
+    if (!parseError.empty()) {
+        reportError(parseError);
+        return nullptr;
+    }
+    auto* p = new SortedWeightedPoolPluginLegacy(std::move(cfg));
+    p->setPluginNamespace(mNamespace.c_str());
+    return p;
 }
 
 void SortedWeightedPoolPluginLegacyCreator::setPluginNamespace(char const* ns) noexcept {

@@ -72,6 +72,9 @@ public:
     char const* getPluginNamespace() const noexcept override;
 
 private:
+    // The plugin for a parsed config, or nullptr after reporting `parseError` when it is not "".
+    nvinfer1::IPluginV2* makePlugin(std::string const& parseError, PoolConfig cfg) const;
+
     std::string mNamespace;
 };
 
