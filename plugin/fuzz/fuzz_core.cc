@@ -2,8 +2,9 @@
 //
 // The input bytes become a set of attributes (presence flags, list lengths and arbitrary int64 /
 // float bit patterns), then an input shape and, when the shape is small, the input plane itself.
-// Every window is computed by the core and by a naive reference here; any disagreement, any read
-// outside the plane (checked by the loader) or any sanitizer report is a crash.
+// Every window is computed by the core and by the naive reference (plugin/tests/reference_window.h);
+// any disagreement, any read outside the plane (checked by the loader) or any sanitizer report
+// is a crash.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../tests/reference_window.h"
 #include "sortpool_core.h"
 
 namespace {
@@ -49,23 +51,6 @@ std::vector<int64_t> take_ints(Bytes& in) {
 
 void check(bool ok) {
     if (!ok) std::abort();
-}
-
-float naive_window(const std::vector<float>& plane, int64_t H, int64_t W, const sortpool::PoolGeometry& g, int64_t oh,
-                   int64_t ow, const float* w) {
-    std::vector<float> cells;
-    for (int64_t dh = 0; dh < g.kernel_h; ++dh)
-        for (int64_t dw = 0; dw < g.kernel_w; ++dw) {
-            const int64_t h = oh * g.stride_h - g.pad_top + dh, x = ow * g.stride_w - g.pad_left + dw;
-            if (h >= 0 && h < H && x >= 0 && x < W) cells.push_back(plane[h * W + x]);
-        }
-    check(!cells.empty());  // the contract: every window holds a real cell
-    for (float v : cells)
-        if (std::isnan(v)) return NAN;
-    std::sort(cells.begin(), cells.end(), [](float a, float b) { return a > b; });
-    float acc = 0;
-    for (int64_t i = 0; i < std::min<int64_t>(g.pool_range, cells.size()); ++i) acc = w[i] * cells[i] + acc;
-    return acc;
 }
 
 }  // namespace
@@ -126,7 +111,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (int64_t oh = 0; oh < y.h; ++oh)
             for (int64_t ow = 0; ow < y.w; ++ow) {
                 const float got = sortpool::pool_window<sortpool::kMaxWindowCells>(load, H, W, g, oh, ow, w);
-                const float want = naive_window(plane, H, W, g, oh, ow, w);
+                const std::vector<float> cells = sortpool_test::window_cells(plane, H, W, g, oh, ow);
+                check(!cells.empty());  // the contract: every window holds a real cell
+                const float want = sortpool_test::weighted_sorted_cells(cells, g.pool_range, w);
                 check((std::isnan(got) && std::isnan(want)) || got == want);
             }
     }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "reference_window.h"
 #include "sortpool_core.h"
 
 namespace {
@@ -166,24 +167,6 @@ void test_infer_output_shape() {
     CHECK(sortpool::infer_output_shape(per_channel, {1, 3, 4, 4}, &y).empty());
 }
 
-// Independent per-window reference: gather the in-range cells, std::sort descending, dot with
-// the weights over the ranks that exist, NaN if any NaN.
-float reference_window(const std::vector<float>& plane, int64_t H, int64_t W, const sortpool::PoolGeometry& g,
-                       int64_t oh, int64_t ow, const float* w) {
-    std::vector<float> cells;
-    for (int64_t dh = 0; dh < g.kernel_h; ++dh)
-        for (int64_t dw = 0; dw < g.kernel_w; ++dw) {
-            const int64_t h = oh * g.stride_h - g.pad_top + dh, x = ow * g.stride_w - g.pad_left + dw;
-            if (h >= 0 && h < H && x >= 0 && x < W) cells.push_back(plane[h * W + x]);
-        }
-    for (float v : cells)
-        if (std::isnan(v)) return NAN;
-    std::sort(cells.begin(), cells.end(), [](float a, float b) { return a > b; });
-    float acc = 0;
-    for (int64_t i = 0; i < std::min<int64_t>(g.pool_range, cells.size()); ++i) acc = w[i] * cells[i] + acc;
-    return acc;
-}
-
 bool same_float(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
 
 void test_pool_window_random() {
@@ -217,7 +200,8 @@ void test_pool_window_random() {
         for (int64_t oh = 0; oh < OH; ++oh)
             for (int64_t ow = 0; ow < OW; ++ow) {
                 const float got = sortpool::pool_window<sortpool::kMaxWindowCells>(load, H, W, g, oh, ow, w.data());
-                const float want = reference_window(plane, H, W, g, oh, ow, w.data());
+                const float want = sortpool_test::weighted_sorted_cells(
+                    sortpool_test::window_cells(plane, H, W, g, oh, ow), g.pool_range, w.data());
                 CHECK_MSG(same_float(got, want), "trial " + std::to_string(trial) + " got " + std::to_string(got) +
                                                      " want " + std::to_string(want));
                 ++windows;
