@@ -8,12 +8,13 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from sortpool.onnx_schema import MAX_STRIDE as _MAX_STRIDE  # the contract's limits, defined once
+from sortpool.onnx_schema import MAX_WINDOW_CELLS
+
 from .functional import pooled_extent, sorted_weighted_pool2d
 
 __all__ = ["SortedWeightedPool2d", "MAX_WINDOW_CELLS", "MAX_INIT_WEIGHT"]
 
-MAX_WINDOW_CELLS = 64
-_MAX_STRIDE = 2**31 - 1
 # init="max" with normalize=True: softmax(logits)[0] == MAX_INIT_WEIGHT (the other ranks share the
 # rest equally). Not exactly 1 so that the other logits still get a useful gradient.
 MAX_INIT_WEIGHT = 0.99

@@ -20,6 +20,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import torch
 
+from sortpool.onnx_schema import OP_DOMAIN, OP_DOMAIN_VERSION, OP_TYPE, check_attributes, register_schema
+
 from . import _custom_op  # noqa: F401  (registers torch.ops.sortpool.sorted_weighted_pool)
 from .layer import SortedWeightedPool2d
 
@@ -34,29 +36,12 @@ __all__ = [
     "fix_opset_imports",
 ]
 
-OP_DOMAIN = "sortpool"
-OP_TYPE = "SortedWeightedPool"
-OP_DOMAIN_VERSION = 1
-
-
-def _register_schema() -> None:
-    try:
-        from sortpool.onnx_schema import register_schema
-    except ImportError as e:  # pragma: no cover - packaging problem
-        raise ImportError(
-            "sortpool_torch needs the 'sortpool' package (sortpool.onnx_schema) to register the ONNX "
-            "schema of sortpool::SortedWeightedPool"
-        ) from e
-    register_schema()
-
 
 @contextlib.contextmanager
 def onnx_export_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
     """Within the block, every SortedWeightedPool2d of ``model`` runs as the export custom op with
     its current effective weights baked in (a list of floats). Restores the layers on exit; the
     parameters are not touched."""
-    from sortpool.onnx_schema import check_attributes
-
     layers = [m for m in model.modules() if isinstance(m, SortedWeightedPool2d)]
     saved = [m._export_weights for m in layers]
     try:
@@ -226,7 +211,7 @@ def export_onnx(
     """
     import onnx
 
-    _register_schema()
+    register_schema()
     args = _as_tuple(example_inputs)
     n_tensors = sum(isinstance(a, torch.Tensor) for a in args)
     if input_names is None:
