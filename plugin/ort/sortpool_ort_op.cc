@@ -43,14 +43,16 @@ template <>
 struct Element<float> {
     static float load(float v) { return v; }
     static float store(float v) { return v; }
-    static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 };
 template <>
 struct Element<Ort::Float16_t> {
     static float load(Ort::Float16_t v) { return half_bits_to_float(v.val); }
     static Ort::Float16_t store(float v) { return Ort::Float16_t::FromBits(float_to_half_bits(v)); }
-    static constexpr ONNXTensorElementDataType kType = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
 };
+
+// A row's interior columns for a window size fixed at compile time (pool_interior_columns).
+template <typename T>
+using InteriorFn = void (*)(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, T*);
 
 // Work shared by the thread-pool tasks of one Compute call.
 template <typename T>
@@ -61,7 +63,7 @@ struct PoolJob {
     const PoolConfig* cfg = nullptr;
     int64_t rows_per_task = 1;  // output rows handled by one task
     int64_t tasks_per_plane = 1;
-    void (*interior)(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, T*) = nullptr;
+    InteriorFn<T> interior = nullptr;
 };
 
 template <int KW, typename T, int N, int... Is>
@@ -87,8 +89,6 @@ void pool_interior_columns(const T* x, int64_t in_w, int64_t h0, int64_t stride_
     }
 }
 
-template <typename T>
-using InteriorFn = void (*)(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, T*);
 
 template <int KH, int KW, int SW, typename T, int... Ks>
 InteriorFn<T> pick_k(int64_t k, std::integer_sequence<int, Ks...>) {
@@ -165,7 +165,7 @@ PoolConfig config_or_throw(const RawAttributes& raw) {
 template <typename T>
 struct SortedWeightedPoolKernel {
     SortedWeightedPoolKernel(const OrtApi* api, const OrtKernelInfo* info)
-        : config_(config_or_throw(read_attributes(*api, info))) {}
+        : config_(config_or_throw(read_attributes(*api, info))), interior_(interior_fn<T>(config_.geometry)) {}
 
 
     Ort::Status Compute(OrtKernelContext* context, const Ort::Custom::Tensor<T>& X, Ort::Custom::Tensor<T>& Y) {
@@ -183,7 +183,7 @@ struct SortedWeightedPoolKernel {
             job.in = {out.n, out.c, X.Shape()[2], X.Shape()[3]};
             job.out = out;
             job.cfg = &config_;
-            job.interior = interior_fn<T>(config_.geometry);
+            job.interior = interior_;
             // Tasks of about kOutputsPerTask outputs: enough of them to balance the pool's
             // threads, few enough that scheduling stays negligible next to the work.
             constexpr int64_t kOutputsPerTask = 16384;
@@ -201,6 +201,7 @@ struct SortedWeightedPoolKernel {
     }
 
     PoolConfig config_;
+    InteriorFn<T> interior_;  // the fixed-size fast path for this geometry, or nullptr
 };
 
 std::string fresh_symbol() {
