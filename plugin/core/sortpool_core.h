@@ -25,18 +25,6 @@
 #define SORTPOOL_HD inline
 #endif
 
-// Full unrolling of compile-time loops, so fixed-size windows become straight-line code that a
-// CPU compiler can vectorise across windows.
-#if defined(__CUDA_ARCH__)
-#define SORTPOOL_UNROLL _Pragma("unroll")
-#elif defined(__clang__)
-#define SORTPOOL_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define SORTPOOL_UNROLL _Pragma("GCC unroll 128")
-#else
-#define SORTPOOL_UNROLL
-#endif
-
 namespace sortpool {
 
 // ---------------------------------------------------------------------------------------------
