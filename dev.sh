@@ -36,6 +36,13 @@ build_dir() {
   echo "${d%/}"
 }
 
+# A side environment with one pinned requirements file (other onnxruntime releases).
+side_venv() {
+  local dir=$1 reqs=$2
+  [[ -x $dir/bin/python ]] || python3 -m venv "$dir"
+  "$dir/bin/python" -m pip --disable-pip-version-check -q install -r "$reqs"
+}
+
 run_tests() {
   local bdir status=0 too_old
   bdir=$(build_dir)
@@ -47,8 +54,7 @@ run_tests() {
 
   log "Python tests (pytest; SORTPOOL_SLOW_TESTS=1 includes the torch.compile inductor test)"
   too_old=$ROOT/.venv-ort-too-old
-  [[ -x $too_old/bin/python ]] || python3 -m venv "$too_old"
-  "$too_old/bin/python" -m pip --disable-pip-version-check -q install -r requirements/ort-too-old.txt
+  side_venv "$too_old" requirements/ort-too-old.txt
   (cd "$ROOT" && SORTPOOL_SLOW_TESTS=1 SORTPOOL_TOO_OLD_ORT_PYTHON=$too_old/bin/python "$PY" -m pytest -q tests) ||
     status=1
 
@@ -63,8 +69,7 @@ run_tests() {
 
   log "ONNX Runtime tests on the oldest supported onnxruntime (requirements/ort-oldest.txt)"
   local old=$ROOT/.venv-ort-oldest
-  [[ -x $old/bin/python ]] || python3 -m venv "$old"
-  "$old/bin/python" -m pip --disable-pip-version-check -q install -r requirements/ort-oldest.txt
+  side_venv "$old" requirements/ort-oldest.txt
   SORTPOOL_ORT_LIBRARY=$("$PY" -c 'import sortpool; print(sortpool.ort_library_path())') \
     SORTPOOL_TOO_OLD_ORT_PYTHON=$too_old/bin/python \
     PYTHONPATH=$ROOT/python "$old/bin/python" -m pytest -q tests/ort tests/robustness/test_ort.py || status=1
