@@ -18,13 +18,18 @@ namespace {
 void reportException(char const* where, std::exception const* e) noexcept { reportPluginException("1", where, e); }
 }  // namespace
 
-SortedWeightedPoolPluginLegacy::SortedWeightedPoolPluginLegacy(PoolConfig cfg) : mConfig(std::move(cfg)) {}
+template <class Abi>
+SortedWeightedPoolPluginLegacyT<Abi>::SortedWeightedPoolPluginLegacyT(PoolConfig cfg) : mConfig(std::move(cfg)) {}
 
-char const* SortedWeightedPoolPluginLegacy::getPluginType() const noexcept { return kPluginName; }
-char const* SortedWeightedPoolPluginLegacy::getPluginVersion() const noexcept { return kPluginVersionV2Ext; }
-int32_t SortedWeightedPoolPluginLegacy::getNbOutputs() const noexcept { return 1; }
+template <class Abi>
+char const* SortedWeightedPoolPluginLegacyT<Abi>::getPluginType() const noexcept { return kPluginName; }
+template <class Abi>
+char const* SortedWeightedPoolPluginLegacyT<Abi>::getPluginVersion() const noexcept { return kPluginVersionV2Ext; }
+template <class Abi>
+int32_t SortedWeightedPoolPluginLegacyT<Abi>::getNbOutputs() const noexcept { return 1; }
 
-int32_t SortedWeightedPoolPluginLegacy::initialize() noexcept {
+template <class Abi>
+int32_t SortedWeightedPoolPluginLegacyT<Abi>::initialize() noexcept {
     // Called before the plugin executes: the only place besides configurePlugin where V2 may touch
     // the device; a per-channel table too large for the kernel parameters is uploaded here.
     try {
@@ -42,26 +47,33 @@ int32_t SortedWeightedPoolPluginLegacy::initialize() noexcept {
     return 1;
 }
 
-void SortedWeightedPoolPluginLegacy::terminate() noexcept { mDeviceWeights.release(); }
+template <class Abi>
+void SortedWeightedPoolPluginLegacyT<Abi>::terminate() noexcept { mDeviceWeights.release(); }
 
-size_t SortedWeightedPoolPluginLegacy::getSerializationSize() const noexcept { return serializedSize(mConfig); }
+template <class Abi>
+size_t SortedWeightedPoolPluginLegacyT<Abi>::getSerializationSize() const noexcept { return serializedSize(mConfig); }
 
-void SortedWeightedPoolPluginLegacy::serialize(void* buffer) const noexcept {
+template <class Abi>
+void SortedWeightedPoolPluginLegacyT<Abi>::serialize(void* buffer) const noexcept {
     if (buffer != nullptr) serializeConfig(mConfig, buffer);
 }
 
-void SortedWeightedPoolPluginLegacy::destroy() noexcept { delete this; }
+template <class Abi>
+void SortedWeightedPoolPluginLegacyT<Abi>::destroy() noexcept { delete this; }
 
-void SortedWeightedPoolPluginLegacy::setPluginNamespace(char const* ns) noexcept {
+template <class Abi>
+void SortedWeightedPoolPluginLegacyT<Abi>::setPluginNamespace(char const* ns) noexcept {
     try {
         mNamespace = ns ? ns : "";
     } catch (...) {
     }
 }
 
-char const* SortedWeightedPoolPluginLegacy::getPluginNamespace() const noexcept { return mNamespace.c_str(); }
+template <class Abi>
+char const* SortedWeightedPoolPluginLegacyT<Abi>::getPluginNamespace() const noexcept { return mNamespace.c_str(); }
 
-DataType SortedWeightedPoolPluginLegacy::getOutputDataType(int32_t index, DataType const* inputTypes,
+template <class Abi>
+DataType SortedWeightedPoolPluginLegacyT<Abi>::getOutputDataType(int32_t index, DataType const* inputTypes,
                                                            int32_t nbInputs) const noexcept {
     if (index != 0 || nbInputs != 1 || inputTypes == nullptr) {
         reportError(std::string(kOpType) + ": getOutputDataType expects output 0 of one input");
@@ -70,9 +82,10 @@ DataType SortedWeightedPoolPluginLegacy::getOutputDataType(int32_t index, DataTy
     return inputTypes[0];  // Y has X's type
 }
 
-IPluginV2DynamicExt* SortedWeightedPoolPluginLegacy::clone() const noexcept {
+template <class Abi>
+Abi* SortedWeightedPoolPluginLegacyT<Abi>::clone() const noexcept {
     try {
-        auto* p = new SortedWeightedPoolPluginLegacy(mConfig);  // device weights are per object
+        auto* p = new SortedWeightedPoolPluginLegacyT(mConfig);  // device weights are per object
         p->setPluginNamespace(mNamespace.c_str());
         return p;
     } catch (std::exception const& e) {
@@ -83,7 +96,8 @@ IPluginV2DynamicExt* SortedWeightedPoolPluginLegacy::clone() const noexcept {
     return nullptr;
 }
 
-DimsExprs SortedWeightedPoolPluginLegacy::getOutputDimensions(int32_t outputIndex, DimsExprs const* inputs,
+template <class Abi>
+DimsExprs SortedWeightedPoolPluginLegacyT<Abi>::getOutputDimensions(int32_t outputIndex, DimsExprs const* inputs,
                                                               int32_t nbInputs, IExprBuilder& exprBuilder) noexcept {
     DimsExprs out{};
     try {
@@ -100,7 +114,8 @@ DimsExprs SortedWeightedPoolPluginLegacy::getOutputDimensions(int32_t outputInde
     return out;
 }
 
-bool SortedWeightedPoolPluginLegacy::supportsFormatCombination(int32_t pos, PluginTensorDesc const* inOut,
+template <class Abi>
+bool SortedWeightedPoolPluginLegacyT<Abi>::supportsFormatCombination(int32_t pos, PluginTensorDesc const* inOut,
                                                                int32_t nbInputs, int32_t nbOutputs) noexcept {
     if (inOut == nullptr || nbInputs != 1 || nbOutputs != 1 || pos < 0 || pos > 1) return false;
     DataType const types[2] = {inOut[0].type, pos == 1 ? inOut[1].type : inOut[0].type};
@@ -108,7 +123,8 @@ bool SortedWeightedPoolPluginLegacy::supportsFormatCombination(int32_t pos, Plug
     return supportsCombination(pos, types, formats, nbInputs, nbOutputs);
 }
 
-void SortedWeightedPoolPluginLegacy::configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs,
+template <class Abi>
+void SortedWeightedPoolPluginLegacyT<Abi>::configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs,
                                                      DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept {
     try {
         if (in == nullptr || out == nullptr || nbInputs != 1 || nbOutputs != 1) {
@@ -125,17 +141,24 @@ void SortedWeightedPoolPluginLegacy::configurePlugin(DynamicPluginTensorDesc con
     }
 }
 
-size_t SortedWeightedPoolPluginLegacy::getWorkspaceSize(PluginTensorDesc const*, int32_t, PluginTensorDesc const*,
+template <class Abi>
+size_t SortedWeightedPoolPluginLegacyT<Abi>::getWorkspaceSize(PluginTensorDesc const*, int32_t, PluginTensorDesc const*,
                                                         int32_t) const noexcept {
     return 0;
 }
 
-int32_t SortedWeightedPoolPluginLegacy::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
+template <class Abi>
+int32_t SortedWeightedPoolPluginLegacyT<Abi>::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
                                 void const* const* inputs, void* const* outputs, void*,
                                 cudaStream_t stream) noexcept {
     return enqueuePooling(mConfig, mDeviceWeights, inputDesc, outputDesc, inputs, outputs, stream,
                           "initialize() must run before enqueue");
 }
+
+template class SortedWeightedPoolPluginLegacyT<nvinfer1::IPluginV2DynamicExt>;
+#if SORTPOOL_HAS_V2_ABI11
+template class SortedWeightedPoolPluginLegacyT<abi11::IPluginV2DynamicExt>;
+#endif
 
 // ---------------------------------------------------------------------------------------------
 char const* SortedWeightedPoolPluginLegacyCreator::getPluginName() const noexcept { return kPluginName; }
@@ -176,9 +199,27 @@ IPluginV2* SortedWeightedPoolPluginLegacyCreator::makePlugin(std::string const& 
         reportError(parseError);
         return nullptr;
     }
-    auto* p = new SortedWeightedPoolPluginLegacy(std::move(cfg));
-    p->setPluginNamespace(mNamespace.c_str());
-    return p;
+    switch (v2LayoutForRuntime()) {
+        case V2Layout::kHeaders: {
+            auto* p = new SortedWeightedPoolPluginLegacy(std::move(cfg));
+            p->setPluginNamespace(mNamespace.c_str());
+            return p;
+        }
+#if SORTPOOL_HAS_V2_ABI11
+        case V2Layout::kTrt11: {
+            // TensorRT 11 reads the object through its own IPluginV2 declaration: the vptr at offset
+            // 0 points at the TensorRT 11 layout, so the pointer is handed over as it is.
+            auto* p = new SortedWeightedPoolPluginLegacy11(std::move(cfg));
+            p->setPluginNamespace(mNamespace.c_str());
+            return reinterpret_cast<IPluginV2*>(static_cast<abi11::IPluginV2DynamicExt*>(p));
+        }
+#endif
+        default:
+            break;
+    }
+    reportError(std::string(kOpType) + " (version 1): IPluginV2DynamicExt is not available for TensorRT " +
+                std::to_string(runtimeMajorVersion()) + "; use version 2 (IPluginV3)");
+    return nullptr;
 }
 
 void SortedWeightedPoolPluginLegacyCreator::setPluginNamespace(char const* ns) noexcept {

@@ -1,12 +1,15 @@
 // sortedWeightedPoolPluginLegacy.h - SortedWeightedPool version "1": IPluginV2DynamicExt.
 //
-// Kept for applications on the V2 plugin API (TensorRT 10 and earlier deployments); new code
-// should use version "2" (IPluginV3, sortedWeightedPoolPlugin.h). The V2 interfaces' vtables
-// differ between TensorRT major versions, so this creator is only offered to a TensorRT runtime of
-// the major version the library was compiled against (see v2AbiMatchesRuntime).
+// Kept for applications on the V2 plugin API; new code should use version "2" (IPluginV3,
+// sortedWeightedPoolPlugin.h). The V2 interfaces' vtables differ between TensorRT major versions,
+// so the plugin class is a template over the vtable layout: the headers' IPluginV2DynamicExt, and
+// (when the headers are TensorRT 10) TensorRT 11's layout from sortpoolTrtV2Abi11.h. The creator,
+// whose own vtable is the same in 10 and 11, builds the one that matches the loaded runtime
+// (v2LayoutForRuntime) and is not offered to other major versions.
 #pragma once
 
 #include "sortpoolTrtCommon.h"
+#include "sortpoolTrtV2Abi11.h"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -16,10 +19,12 @@
 namespace sortpool {
 namespace trt {
 
-class SortedWeightedPoolPluginLegacy : public nvinfer1::IPluginV2DynamicExt {
+// `Abi` is the IPluginV2DynamicExt layout to implement (see above); the members are the same.
+template <class Abi>
+class SortedWeightedPoolPluginLegacyT : public Abi {
 public:
-    explicit SortedWeightedPoolPluginLegacy(PoolConfig cfg);
-    ~SortedWeightedPoolPluginLegacy() override = default;
+    explicit SortedWeightedPoolPluginLegacyT(PoolConfig cfg);
+    ~SortedWeightedPoolPluginLegacyT() override = default;
 
     // IPluginV2
     char const* getPluginType() const noexcept override;
@@ -38,7 +43,7 @@ public:
                                          int32_t nbInputs) const noexcept override;
 
     // IPluginV2DynamicExt
-    nvinfer1::IPluginV2DynamicExt* clone() const noexcept override;
+    Abi* clone() const noexcept override;
     nvinfer1::DimsExprs getOutputDimensions(int32_t outputIndex, nvinfer1::DimsExprs const* inputs, int32_t nbInputs,
                                             nvinfer1::IExprBuilder& exprBuilder) noexcept override;
     bool supportsFormatCombination(int32_t pos, nvinfer1::PluginTensorDesc const* inOut, int32_t nbInputs,
@@ -59,6 +64,13 @@ private:
     DeviceWeights mDeviceWeights;
 };
 
+// The plugin as the headers lay it out (TensorRT 10 with the pinned headers).
+using SortedWeightedPoolPluginLegacy = SortedWeightedPoolPluginLegacyT<nvinfer1::IPluginV2DynamicExt>;
+#if SORTPOOL_HAS_V2_ABI11
+// The plugin as TensorRT 11 calls it.
+using SortedWeightedPoolPluginLegacy11 = SortedWeightedPoolPluginLegacyT<abi11::IPluginV2DynamicExt>;
+#endif
+
 class SortedWeightedPoolPluginLegacyCreator : public nvinfer1::IPluginCreator {
 public:
     SortedWeightedPoolPluginLegacyCreator() = default;
@@ -72,7 +84,8 @@ public:
     char const* getPluginNamespace() const noexcept override;
 
 private:
-    // The plugin for a parsed config, or nullptr after reporting `parseError` when it is not "".
+    // The plugin for a parsed config, laid out for the loaded runtime, or nullptr after reporting
+    // `parseError` when it is not "" (or when the runtime's V2 layout is unknown).
     nvinfer1::IPluginV2* makePlugin(std::string const& parseError, PoolConfig cfg) const;
 
     std::string mNamespace;

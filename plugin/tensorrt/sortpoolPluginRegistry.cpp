@@ -25,13 +25,13 @@ SortedWeightedPoolPluginLegacyCreator& v2Creator() {
 
 nvinfer1::IPluginCreatorInterface* const* creatorList(int32_t* count) noexcept {
     static nvinfer1::IPluginCreatorInterface* const withV2[] = {&v3Creator(), &v2Creator()};
-    *count = v2AbiMatchesRuntime() ? 2 : 1;
+    *count = v2LayoutForRuntime() != V2Layout::kNone ? 2 : 1;
     return withV2;
 }
 
 nvinfer1::IPluginCreator* const* legacyCreatorList(int32_t* count) noexcept {
     static nvinfer1::IPluginCreator* const list[] = {&v2Creator()};
-    *count = v2AbiMatchesRuntime() ? 1 : 0;
+    *count = v2LayoutForRuntime() != V2Layout::kNone ? 1 : 0;
     return list;
 }
 

@@ -146,10 +146,13 @@ int32_t enqueuePooling(PoolConfig const& cfg, DeviceWeights const& weights, nvin
 // Major version of the TensorRT library loaded in this process (getInferLibMajorVersion), or 0
 // when none is loaded.
 int32_t runtimeMajorVersion() noexcept;
-// Whether this build's IPluginV2DynamicExt ABI matches the loaded TensorRT (the V2 interfaces'
-// vtables changed between TensorRT 10 and 11; the V3 interfaces did not). With no TensorRT
-// loaded (static linking, the GPU harness) the compile-time headers are trusted.
-bool v2AbiMatchesRuntime() noexcept;
+// Which IPluginV2DynamicExt vtable layout the loaded TensorRT expects of version "1" (the V2
+// interfaces' vtables changed between TensorRT 10 and 11; the V3 interfaces did not): the
+// headers' (same major version, or no TensorRT loaded: static linking, the GPU harness), TensorRT
+// 11's (headers 10, runtime 11: sortpoolTrtV2Abi11.h), or none this build knows (version "1" is
+// then not offered).
+enum class V2Layout { kNone, kHeaders, kTrt11 };
+V2Layout v2LayoutForRuntime() noexcept;
 // Registers / deregisters a creator with the process's plugin registry, through the registry
 // layout of the loaded TensorRT major version. `registry` may be null: then the registry of the
 // loaded TensorRT library is used (getPluginRegistry looked up in the already-loaded library).

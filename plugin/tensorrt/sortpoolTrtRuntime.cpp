@@ -12,6 +12,7 @@
 // actually loaded (read with getInferLibMajorVersion), not through whichever headers this file was
 // compiled with. The IPluginV3 family and IPluginCreatorInterface are identical in 10 and 11.
 #include "sortpoolTrtCommon.h"
+#include "sortpoolTrtV2Abi11.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -58,6 +59,7 @@ constexpr int32_t kSeverityWarning = 2;
 struct TrtLibrary {
     void* handle = nullptr;
     int32_t major = 0;
+    int32_t version = 0;  // getInferLibVersion: major * 10000 + minor * 100 + patch
     void* (*getPluginRegistry)() = nullptr;
     void* (*getLogger)() = nullptr;
 };
@@ -95,7 +97,9 @@ TrtLibrary const& trtLibrary() noexcept {
     auto major = reinterpret_cast<int32_t (*)()>(dlsym(h, "getInferLibMajorVersion"));
     lib.getPluginRegistry = reinterpret_cast<void* (*)()>(dlsym(h, "getPluginRegistry"));
     lib.getLogger = reinterpret_cast<void* (*)()>(dlsym(h, "getLogger"));
+    auto version = reinterpret_cast<int32_t (*)()>(dlsym(h, "getInferLibVersion"));
     lib.major = major ? major() : 0;
+    lib.version = version ? version() : 0;
     lib.handle = h;  // kept for the life of the process
     return lib;
 }
@@ -156,10 +160,25 @@ int32_t runtimeMajorVersion() noexcept {
     }
 }
 
-bool v2AbiMatchesRuntime() noexcept {
+V2Layout v2LayoutForRuntime() noexcept {
     int32_t const major = runtimeMajorVersion();
-    return major == 0 || major == NV_TENSORRT_MAJOR;
+    if (major == 0 || major == NV_TENSORRT_MAJOR) return V2Layout::kHeaders;
+#if SORTPOOL_HAS_V2_ABI11
+    if (major == 11) return V2Layout::kTrt11;
+#endif
+    return V2Layout::kNone;
 }
+
+#if SORTPOOL_HAS_V2_ABI11
+int32_t abi11ReportedVersion() noexcept {
+    try {
+        int32_t const v = trtLibrary().version;
+        return v / 10000 == 11 ? v : 110000;
+    } catch (...) {
+        return 110000;
+    }
+}
+#endif
 
 void* loadedPluginRegistry() noexcept {
     try {

@@ -321,7 +321,8 @@ def choose_plugin_version(available: Sequence[str], requested: str) -> str:
     if requested not in available:
         raise BackendFailure(f"plugin version \"{requested}\" of {PLUGIN_NAME} is not registered with this TensorRT "
                              f"(registered: {', '.join(available) or 'none'}); version \"1\" (IPluginV2DynamicExt) is "
-                             "offered only where the plugin was compiled against the same TensorRT major version")
+                             "offered only to the TensorRT major versions whose V2 layout the library knows "
+                             "(its headers' and, with TensorRT 10 headers, 11)")
     return requested
 
 

@@ -210,7 +210,8 @@ def main(scenario):
             sfc, expected = sfc_table(p, dynamic=False)
         out(roundtrip_equal=equal, truncated_tried=trunc_tried, truncated_rejected=trunc_rejected,
             truncated_message=trunc_msg, corrupted_tried=corr_tried, corrupted_rejected=corr_rejected,
-            corrupt_message=corr_msg, output_type_half=out_type, sfc=sfc, sfc_expected=expected)
+            corrupt_message=corr_msg, output_type_half=out_type, sfc=sfc, sfc_expected=expected,
+            tensorrt_version=p.tensorrt_version)
     else:
         raise SystemExit(f"unknown scenario {scenario}")
 

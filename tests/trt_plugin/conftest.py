@@ -38,6 +38,21 @@ def find_plugin_library() -> str | None:
 
 
 @pytest.fixture(scope="session")
+def v2_abi_checker() -> str:
+    """sortpool_trt_v2_abi_check from the plugin's CMake build (build/*/plugin/tensorrt/, newest; not the
+    sanitizer or fuzzer builds). Missing is a skip without nvcc and a failure with it, as for the library."""
+    name = "sortpool_trt_v2_abi_check"
+    hits = [p for p in glob.glob(str(REPO / "build" / "*" / "plugin" / "tensorrt" / name))
+            if Path(p).parts[-4] not in ("sanitize", "fuzz")]
+    if hits:
+        return max(hits, key=os.path.getmtime)
+    if _nvcc_present():
+        pytest.fail(f"{name} was not found under build/*/plugin/tensorrt/, but nvcc is present, so it should "
+                    "have been built")
+    pytest.skip(f"{name} not built: no nvcc on this machine")
+
+
+@pytest.fixture(scope="session")
 def trt():
     try:
         import tensorrt_lean as trt_mod

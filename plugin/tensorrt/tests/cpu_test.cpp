@@ -2,6 +2,7 @@
 // field parsing and errors, version-1 blob round trip and corruption, version-2 field round trip,
 // output types, format combinations, and the output-shape expression against the core's
 // pooled_extent (through a small IExprBuilder that evaluates constants).
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -200,10 +201,96 @@ static void testShapesAndFormats() {
     delete p;
 }
 
+// --- version "1" vtable layouts --------------------------------------------------------------------
+// Itanium C++ ABI: a pointer to a virtual member function holds 1 + the byte offset of its vtable
+// slot, so the slot each function occupies can be read back and compared with the layout the
+// TensorRT runtime of each major version calls (see sortpoolTrtV2Abi11.h).
+template <class F>
+static long slotOf(F pmf) {
+    static_assert(sizeof(F) == 2 * sizeof(std::ptrdiff_t), "Itanium pointer to member function");
+    std::ptrdiff_t raw = 0;
+    std::memcpy(&raw, &pmf, sizeof raw);
+    return (raw & 1) != 0 ? static_cast<long>((raw - 1) / static_cast<std::ptrdiff_t>(sizeof(void*))) : -1;
+}
+
+// The slots of the public IPluginV2DynamicExt members, in the order the layouts list them; the
+// IPluginV2 part (slots 0-18) is the same in TensorRT 10 and 11, the rest differs by the two
+// IPluginV2Ext slots TensorRT 11 removed.
+template <class Abi>
+static std::vector<long> publicSlots() {
+    using Dyn = DimsExprs (Abi::*)(int32_t, DimsExprs const*, int32_t, IExprBuilder&) noexcept;
+    using Cfg = void (Abi::*)(DynamicPluginTensorDesc const*, int32_t, DynamicPluginTensorDesc const*, int32_t) noexcept;
+    using Ws = size_t (Abi::*)(PluginTensorDesc const*, int32_t, PluginTensorDesc const*, int32_t) const noexcept;
+    using Enq = int32_t (Abi::*)(PluginTensorDesc const*, PluginTensorDesc const*, void const* const*, void* const*,
+                                 void*, cudaStream_t) noexcept;
+    return {slotOf(&Abi::getPluginType),        slotOf(&Abi::getPluginVersion),
+            slotOf(&Abi::getNbOutputs),         slotOf(&Abi::initialize),
+            slotOf(&Abi::terminate),            slotOf(&Abi::getSerializationSize),
+            slotOf(&Abi::serialize),            slotOf(&Abi::destroy),
+            slotOf(&Abi::clone),                slotOf(&Abi::setPluginNamespace),
+            slotOf(&Abi::getPluginNamespace),   slotOf(&Abi::getOutputDataType),
+            slotOf(&Abi::attachToContext),      slotOf(&Abi::detachFromContext),
+            slotOf(static_cast<Dyn>(&Abi::getOutputDimensions)), slotOf(&Abi::supportsFormatCombination),
+            slotOf(static_cast<Cfg>(&Abi::configurePlugin)),     slotOf(static_cast<Ws>(&Abi::getWorkspaceSize)),
+            slotOf(static_cast<Enq>(&Abi::enqueue))};
+}
+
+static void testV2Layouts() {
+    // IPluginV2: getPluginType 1 .. getNbOutputs 3, initialize 7, terminate 8, getSerializationSize 11 ..
+    // getPluginNamespace 16 (destructor 17-18). Then IPluginV2Ext and IPluginV2DynamicExt.
+    std::vector<long> const v2Part = {1, 2, 3, 7, 8, 11, 12, 13, 14, 15, 16};
+    auto layout = [&](std::vector<long> rest) {
+        std::vector<long> all = v2Part;
+        all.insert(all.end(), rest.begin(), rest.end());
+        return all;
+    };
+    // TensorRT 10: getOutputDataType 19, (broadcast queries 20-21, configurePlugin(Dims) 22),
+    // attachToContext 23, detachFromContext 24, then the five dynamic-shape members 25-29.
+    std::vector<long> const trt10 = layout({19, 23, 24, 25, 26, 27, 28, 29});
+    // TensorRT 11: getOutputDataType 19, (configurePlugin(Dims) 20), attachToContext 21, detachFromContext 22,
+    // then 23-27.
+    std::vector<long> const trt11 = layout({19, 21, 22, 23, 24, 25, 26, 27});
+    std::vector<long> const headers = publicSlots<IPluginV2DynamicExt>();
+    CHECK(headers == (NV_TENSORRT_MAJOR >= 11 ? trt11 : trt10));
+#if SORTPOOL_HAS_V2_ABI11
+    CHECK(publicSlots<abi11::IPluginV2DynamicExt>() == trt11);
+    // Same answers through both layouts.
+    Fields f;
+    f.i32("kernel_shape", {3, 2}).i32("strides", {1, 2}).i32("pads", {1, 0, 2, 1}).i32("ceil_mode", {1});
+    f.i32("pool_range", {3}).f32("weights", {0.5F, 0.25F, 0.25F});
+    PoolConfig cfg;
+    std::string const err = parseFields(f.get(), &cfg);
+    CHECK(err.empty());
+    SortedWeightedPoolPluginLegacy p10(cfg);
+    SortedWeightedPoolPluginLegacy11 p11(cfg);
+    abi11::IPluginV2DynamicExt& i11 = p11;
+    CHECK((static_cast<uint32_t>(i11.getTensorRTVersion()) >> 24) == 3U);  // kV2_DYNAMICEXT
+    CHECK(i11.getSerializationSize() == p10.getSerializationSize());
+    std::vector<char> b10(p10.getSerializationSize()), b11(i11.getSerializationSize());
+    p10.serialize(b10.data());
+    i11.serialize(b11.data());
+    CHECK(b10 == b11);
+    ConstBuilder eb;
+    DimsExprs in{};
+    in.nbDims = 4;
+    for (int i = 0; i < 4; ++i) in.d[i] = eb.constant(7 + i);
+    DimsExprs const o10 = p10.getOutputDimensions(0, &in, 1, eb), o11 = i11.getOutputDimensions(0, &in, 1, eb);
+    CHECK(o11.nbDims == 4 && o10.nbDims == 4);
+    for (int i = 0; i < 4 && o11.nbDims == 4 && o10.nbDims == 4; ++i)
+        CHECK(o11.d[i]->getConstantValue() == o10.d[i]->getConstantValue());
+    DataType const half = DataType::kHALF;
+    CHECK(i11.getOutputDataType(0, &half, 1) == DataType::kHALF);
+    abi11::IPluginV2DynamicExt* copy = i11.clone();
+    CHECK(copy != nullptr && copy->getSerializationSize() == b11.size());
+    if (copy) copy->destroy();
+#endif
+}
+
 int main() {
     testFields();
     testSerializationV1();
     testShapesAndFormats();
+    testV2Layouts();
     std::printf("%d checks, %d failures\n", gChecks, gFailures);
     return gFailures == 0 ? 0 : 1;
 }

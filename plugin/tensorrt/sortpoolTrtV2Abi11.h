@@ -1,0 +1,112 @@
+// sortpoolTrtV2Abi11.h - TensorRT 11's IPluginV2DynamicExt vtable, declared with the types of the
+// TensorRT 10 headers this project builds against.
+//
+// TensorRT 11 kept IPluginV2, IPluginV2Ext and IPluginV2DynamicExt but removed two deprecated
+// virtual functions from IPluginV2Ext (the implicit-batch broadcast queries). Every other virtual
+// function and every type they pass (Dims64, DimsExprs, IExprBuilder, PluginTensorDesc,
+// DynamicPluginTensorDesc, DataType, IPluginCreator) is unchanged. A plugin compiled against the
+// 10 headers therefore has two extra slots in the middle of its vtable when a TensorRT 11 runtime
+// calls it. `abi11::IPluginV2DynamicExt` lays the slots out as TensorRT 11 expects, so version "1"
+// of the plugin, built once, serves TensorRT 10 (through the headers' class) and 11 (through this
+// one): the plugin class is a template over the two (sortedWeightedPoolPluginLegacy.h).
+//
+// Itanium C++ ABI, as gcc and clang implement it: virtual functions take vtable slots in declaration
+// order along the chain of primary bases; a virtual destructor takes two; an override whose
+// covariant return needs no pointer adjustment (clone) takes no new slot. One flat class declared
+// in that order has the same vtable as TensorRT 11's three-class chain.
+// tests/cpu_test.cpp checks the slot of every function against this order.
+#pragma once
+
+#include <NvInferRuntime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#define SORTPOOL_HAS_V2_ABI11 (NV_TENSORRT_MAJOR < 11)
+
+#if SORTPOOL_HAS_V2_ABI11
+namespace sortpool {
+namespace trt {
+
+// Version reported by getTensorRTVersion for a plugin laid out for TensorRT 11: the loaded
+// runtime's version (getInferLibVersion), 110000 when none is loaded. Defined in sortpoolTrtRuntime.cpp.
+int32_t abi11ReportedVersion() noexcept;
+
+namespace abi11 {
+
+class IPluginV2DynamicExt {
+public:
+    // --- as in IPluginV2 (slots 0-18)
+    // The upper byte says "IPluginV2DynamicExt" (PluginVersion::kV2_DYNAMICEXT), as TensorRT's own base does.
+    virtual int32_t getTensorRTVersion() const noexcept {
+        return static_cast<int32_t>(static_cast<uint32_t>(nvinfer1::PluginVersion::kV2_DYNAMICEXT) << 24U |
+                                    (static_cast<uint32_t>(abi11ReportedVersion()) & 0xFFFFFFU));
+    }
+    virtual char const* getPluginType() const noexcept = 0;
+    virtual char const* getPluginVersion() const noexcept = 0;
+    virtual int32_t getNbOutputs() const noexcept = 0;
+
+private:  // implicit-batch members: never called for a dynamic-shape plugin (final, as in TensorRT's base)
+    virtual nvinfer1::Dims getOutputDimensions(int32_t, nvinfer1::Dims const*, int32_t) noexcept final {
+        return nvinfer1::Dims{-1, {}};
+    }
+    virtual bool supportsFormat(nvinfer1::DataType, nvinfer1::PluginFormat) const noexcept final { return false; }
+    virtual void configureWithFormat(nvinfer1::Dims const*, int32_t, nvinfer1::Dims const*, int32_t,
+                                     nvinfer1::DataType, nvinfer1::PluginFormat, int32_t) noexcept final {}
+
+public:
+    virtual int32_t initialize() noexcept = 0;
+    virtual void terminate() noexcept = 0;
+
+private:
+    virtual size_t getWorkspaceSize(int32_t) const noexcept final { return 0; }
+    virtual int32_t enqueue(int32_t, void const* const*, void* const*, void*, cudaStream_t) noexcept final {
+        return 1;
+    }
+
+public:
+    virtual size_t getSerializationSize() const noexcept = 0;
+    virtual void serialize(void* buffer) const noexcept = 0;
+    virtual void destroy() noexcept = 0;
+    virtual IPluginV2DynamicExt* clone() const noexcept = 0;
+    virtual void setPluginNamespace(char const* pluginNamespace) noexcept = 0;
+    virtual char const* getPluginNamespace() const noexcept = 0;
+    virtual ~IPluginV2DynamicExt() noexcept = default;
+
+    // --- as in IPluginV2Ext of TensorRT 11 (slots 19-22): no broadcast queries
+    virtual nvinfer1::DataType getOutputDataType(int32_t index, nvinfer1::DataType const* inputTypes,
+                                                 int32_t nbInputs) const noexcept = 0;
+
+private:
+    virtual void configurePlugin(nvinfer1::Dims const*, int32_t, nvinfer1::Dims const*, int32_t,
+                                 nvinfer1::DataType const*, nvinfer1::DataType const*, bool const*, bool const*,
+                                 nvinfer1::PluginFormat, int32_t) noexcept final {}
+
+public:
+    virtual void attachToContext(::cudnnContext*, ::cublasContext*,
+                                 nvinfer1::IGpuAllocator*) noexcept {}
+    virtual void detachFromContext() noexcept {}
+
+    // --- as in IPluginV2DynamicExt (slots 23-27)
+    virtual nvinfer1::DimsExprs getOutputDimensions(int32_t outputIndex, nvinfer1::DimsExprs const* inputs,
+                                                    int32_t nbInputs, nvinfer1::IExprBuilder& exprBuilder) noexcept = 0;
+    virtual bool supportsFormatCombination(int32_t pos, nvinfer1::PluginTensorDesc const* inOut, int32_t nbInputs,
+                                           int32_t nbOutputs) noexcept = 0;
+    virtual void configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
+                                 nvinfer1::DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept = 0;
+    virtual size_t getWorkspaceSize(nvinfer1::PluginTensorDesc const* inputs, int32_t nbInputs,
+                                    nvinfer1::PluginTensorDesc const* outputs, int32_t nbOutputs) const noexcept = 0;
+    virtual int32_t enqueue(nvinfer1::PluginTensorDesc const* inputDesc, nvinfer1::PluginTensorDesc const* outputDesc,
+                            void const* const* inputs, void* const* outputs, void* workspace,
+                            cudaStream_t stream) noexcept = 0;
+
+protected:
+    IPluginV2DynamicExt() = default;
+    IPluginV2DynamicExt(IPluginV2DynamicExt const&) = default;
+    IPluginV2DynamicExt& operator=(IPluginV2DynamicExt const&) & = default;
+};
+
+}  // namespace abi11
+}  // namespace trt
+}  // namespace sortpool
+#endif  // SORTPOOL_HAS_V2_ABI11
