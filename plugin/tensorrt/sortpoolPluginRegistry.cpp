@@ -5,6 +5,8 @@
 #include "sortedWeightedPoolPlugin.h"
 #include "sortedWeightedPoolPluginLegacy.h"
 
+#include <string>
+
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #endif
@@ -23,15 +25,35 @@ SortedWeightedPoolPluginLegacyCreator& v2Creator() {
 }
 }  // namespace
 
+namespace {
+// A TensorRT older than 10 is loaded: it has neither IPluginV3 nor a V2 layout this build knows.
+bool tooOldRuntime() noexcept {
+    int32_t const major = runtimeMajorVersion();
+    return major > 0 && major < 10;
+}
+
+void reportTooOld() noexcept {
+    try {
+        reportError(std::string(kOpType) + ": TensorRT " + std::to_string(runtimeMajorVersion()) +
+                    " is loaded; this plugin library supports TensorRT 10 and later (version 2, IPluginV3) and "
+                    "TensorRT " + std::to_string(NV_TENSORRT_MAJOR) +
+                    (SORTPOOL_HAS_V2_ABI11 ? " and 11" : "") + " (version 1, IPluginV2DynamicExt)");
+    } catch (...) {
+    }
+}
+}  // namespace
+
 nvinfer1::IPluginCreatorInterface* const* creatorList(int32_t* count) noexcept {
     static nvinfer1::IPluginCreatorInterface* const withV2[] = {&v3Creator(), &v2Creator()};
-    *count = v2LayoutForRuntime() != V2Layout::kNone ? 2 : 1;
+    *count = tooOldRuntime() ? 0 : v2LayoutForRuntime() != V2Layout::kNone ? 2 : 1;
+    if (*count == 0) reportTooOld();
     return withV2;
 }
 
 nvinfer1::IPluginCreator* const* legacyCreatorList(int32_t* count) noexcept {
     static nvinfer1::IPluginCreator* const list[] = {&v2Creator()};
     *count = v2LayoutForRuntime() != V2Layout::kNone ? 1 : 0;
+    if (tooOldRuntime()) reportTooOld();
     return list;
 }
 
@@ -49,6 +71,7 @@ extern "C" int32_t sortpoolInitPlugins(void* registry) {
         }
         int32_t n = 0, ok = 0;
         nvinfer1::IPluginCreatorInterface* const* list = creatorList(&n);
+        if (n == 0) return -1;  // reported by creatorList
         for (int32_t i = 0; i < n; ++i) {
             if (registryRegister(registry, *list[i], "")) {
                 ++ok;

@@ -59,7 +59,7 @@ constexpr int32_t kSeverityWarning = 2;
 struct TrtLibrary {
     void* handle = nullptr;
     int32_t major = 0;
-    int32_t version = 0;  // getInferLibVersion: major * 10000 + minor * 100 + patch
+    int32_t version = 0;  // getInferLibVersion: major * 10000 + minor * 100 + patch (10 and later)
     void* (*getPluginRegistry)() = nullptr;
     void* (*getLogger)() = nullptr;
 };
@@ -98,8 +98,11 @@ TrtLibrary const& trtLibrary() noexcept {
     lib.getPluginRegistry = reinterpret_cast<void* (*)()>(dlsym(h, "getPluginRegistry"));
     lib.getLogger = reinterpret_cast<void* (*)()>(dlsym(h, "getLogger"));
     auto version = reinterpret_cast<int32_t (*)()>(dlsym(h, "getInferLibVersion"));
-    lib.major = major ? major() : 0;
     lib.version = version ? version() : 0;
+    // getInferLibMajorVersion exists since TensorRT 10; before it, getInferLibVersion was
+    // major * 1000 + minor * 100 + patch (8601 for 8.6.1). A TensorRT 8/9 must be recognised as
+    // such, or version "1" would be handed over with the headers' (10.x) vtable layout.
+    lib.major = major ? major() : (lib.version >= 100000 ? lib.version / 10000 : lib.version / 1000);
     lib.handle = h;  // kept for the life of the process
     return lib;
 }
@@ -120,7 +123,7 @@ void logMessage(int32_t severity, std::string const& message) noexcept {
             }
         }
         if (logger == nullptr && lib.getLogger != nullptr) logger = lib.getLogger();
-        if (logger != nullptr && lib.major >= 10) {
+        if (logger != nullptr && lib.major >= 8) {  // ILogger::log is slot 0 in 8.x as in 10.x
             Slots const& sl = lib.major >= 11 ? kSlots11 : kSlots10;
             slot<void (*)(void*, int32_t, char const*)>(logger, sl.log)(logger, severity, message.c_str());
         } else if (severity <= kSeverityError)
