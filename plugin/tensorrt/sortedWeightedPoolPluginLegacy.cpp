@@ -4,6 +4,9 @@
 #include "sortedWeightedPoolPluginLegacy.h"
 
 #include <exception>
+#include <string>
+#include <type_traits>
+#include <utility>
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -97,8 +100,8 @@ Abi* SortedWeightedPoolPluginLegacyT<Abi>::clone() const noexcept {
 }
 
 template <class Abi>
-DimsExprs SortedWeightedPoolPluginLegacyT<Abi>::getOutputDimensions(int32_t outputIndex, DimsExprs const* inputs,
-                                                              int32_t nbInputs, IExprBuilder& exprBuilder) noexcept {
+typename V2Types<Abi>::DimsExprs SortedWeightedPoolPluginLegacyT<Abi>::getOutputDimensions(
+    int32_t outputIndex, DimsExprs const* inputs, int32_t nbInputs, ExprBuilder& exprBuilder) noexcept {
     DimsExprs out{};
     try {
         if (outputIndex != 0 || nbInputs != 1 || inputs == nullptr) {
@@ -115,24 +118,47 @@ DimsExprs SortedWeightedPoolPluginLegacyT<Abi>::getOutputDimensions(int32_t outp
 }
 
 template <class Abi>
-bool SortedWeightedPoolPluginLegacyT<Abi>::supportsFormatCombination(int32_t pos, PluginTensorDesc const* inOut,
-                                                               int32_t nbInputs, int32_t nbOutputs) noexcept {
+bool SortedWeightedPoolPluginLegacyT<Abi>::supportsFormatCombination(int32_t pos, TensorDesc const* inOut,
+                                                                     int32_t nbInputs, int32_t nbOutputs) noexcept {
     if (inOut == nullptr || nbInputs != 1 || nbOutputs != 1 || pos < 0 || pos > 1) return false;
     DataType const types[2] = {inOut[0].type, pos == 1 ? inOut[1].type : inOut[0].type};
     TensorFormat const formats[2] = {inOut[0].format, pos == 1 ? inOut[1].format : inOut[0].format};
+    if (std::is_same<Abi, abi86::IPluginV2DynamicExt>::value && types[0] == DataType::kBF16 &&
+        runtimeMajorVersion() < 9)
+        return false;  // bfloat16 came with TensorRT 9
     return supportsCombination(pos, types, formats, nbInputs, nbOutputs);
 }
 
+namespace {
+// TensorRT 8's 32-bit dims and tensor descriptions as the shared (TensorRT 10) ones.
+Dims toDims(Dims const& d) noexcept { return d; }
+Dims toDims(abi86::Dims32 const& d) noexcept {
+    Dims out{};
+    out.nbDims = d.nbDims;
+    for (int32_t i = 0; i < d.nbDims && i < abi86::Dims32::MAX_DIMS; ++i) out.d[i] = d.d[i];
+    return out;
+}
+PluginTensorDesc toDesc(PluginTensorDesc const& d) noexcept { return d; }
+PluginTensorDesc toDesc(abi86::PluginTensorDesc const& d) noexcept {
+    PluginTensorDesc out{};
+    out.dims = toDims(d.dims);
+    out.type = d.type;
+    out.format = d.format;
+    out.scale = d.scale;
+    return out;
+}
+}  // namespace
+
 template <class Abi>
-void SortedWeightedPoolPluginLegacyT<Abi>::configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs,
-                                                     DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept {
+void SortedWeightedPoolPluginLegacyT<Abi>::configurePlugin(DynamicTensorDesc const* in, int32_t nbInputs,
+                                                           DynamicTensorDesc const* out, int32_t nbOutputs) noexcept {
     try {
         if (in == nullptr || out == nullptr || nbInputs != 1 || nbOutputs != 1) {
             reportError(std::string(kOpType) + ": configurePlugin expects one input and one output");
             return;
         }
         // Static checks on what is known before the concrete dims: rank, per-channel C, extents.
-        std::string const err = checkInputDims(mConfig, in[0].desc.dims);
+        std::string const err = checkInputDims(mConfig, toDims(in[0].desc.dims));
         if (!err.empty()) reportError(err);
     } catch (std::exception const& e) {
         reportException("configurePlugin", &e);
@@ -142,16 +168,19 @@ void SortedWeightedPoolPluginLegacyT<Abi>::configurePlugin(DynamicPluginTensorDe
 }
 
 template <class Abi>
-size_t SortedWeightedPoolPluginLegacyT<Abi>::getWorkspaceSize(PluginTensorDesc const*, int32_t, PluginTensorDesc const*,
-                                                        int32_t) const noexcept {
+size_t SortedWeightedPoolPluginLegacyT<Abi>::getWorkspaceSize(TensorDesc const*, int32_t, TensorDesc const*,
+                                                              int32_t) const noexcept {
     return 0;
 }
 
 template <class Abi>
-int32_t SortedWeightedPoolPluginLegacyT<Abi>::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
-                                void const* const* inputs, void* const* outputs, void*,
-                                cudaStream_t stream) noexcept {
-    return enqueuePooling(mConfig, mDeviceWeights, inputDesc, outputDesc, inputs, outputs, stream,
+int32_t SortedWeightedPoolPluginLegacyT<Abi>::enqueue(TensorDesc const* inputDesc, TensorDesc const* outputDesc,
+                                                      void const* const* inputs, void* const* outputs, void*,
+                                                      cudaStream_t stream) noexcept {
+    if (inputDesc == nullptr || outputDesc == nullptr)  // enqueuePooling reports it
+        return enqueuePooling(mConfig, mDeviceWeights, nullptr, nullptr, inputs, outputs, stream, "");
+    PluginTensorDesc const in = toDesc(inputDesc[0]), out = toDesc(outputDesc[0]);
+    return enqueuePooling(mConfig, mDeviceWeights, &in, &out, inputs, outputs, stream,
                           "initialize() must run before enqueue");
 }
 
@@ -159,13 +188,58 @@ template class SortedWeightedPoolPluginLegacyT<nvinfer1::IPluginV2DynamicExt>;
 #if SORTPOOL_HAS_V2_ABI11
 template class SortedWeightedPoolPluginLegacyT<abi11::IPluginV2DynamicExt>;
 #endif
+template class SortedWeightedPoolPluginLegacyT<abi86::IPluginV2DynamicExt>;
 
 // ---------------------------------------------------------------------------------------------
-char const* SortedWeightedPoolPluginLegacyCreator::getPluginName() const noexcept { return kPluginName; }
-char const* SortedWeightedPoolPluginLegacyCreator::getPluginVersion() const noexcept { return kPluginVersionV2Ext; }
-PluginFieldCollection const* SortedWeightedPoolPluginLegacyCreator::getFieldNames() noexcept { return fieldNames(); }
+void* newLegacyPlugin(V2Layout layout, PoolConfig cfg, std::string const& pluginNamespace) {
+    // Each runtime reads the object through its own IPluginV2 declaration: the vptr at offset 0
+    // points at that runtime's layout, so the pointer is handed over as it is.
+    switch (layout) {
+    case V2Layout::kHeaders: {
+        auto* p = new SortedWeightedPoolPluginLegacy(std::move(cfg));
+        p->setPluginNamespace(pluginNamespace.c_str());
+        return static_cast<nvinfer1::IPluginV2*>(p);
+    }
+#if SORTPOOL_HAS_V2_ABI11
+    case V2Layout::kTrt11: {
+        auto* p = new SortedWeightedPoolPluginLegacy11(std::move(cfg));
+        p->setPluginNamespace(pluginNamespace.c_str());
+        return static_cast<abi11::IPluginV2DynamicExt*>(p);
+    }
+#endif
+    case V2Layout::kTrt86: {
+        auto* p = new SortedWeightedPoolPluginLegacy86(std::move(cfg));
+        p->setPluginNamespace(pluginNamespace.c_str());
+        return static_cast<abi86::IPluginV2DynamicExt*>(p);
+    }
+    default:
+        break;
+    }
+    reportError(std::string(kOpType) + " (version 1): IPluginV2DynamicExt is not available for TensorRT " +
+                std::to_string(runtimeMajorVersion()) + "; use version 2 (IPluginV3)");
+    return nullptr;
+}
 
-IPluginV2* SortedWeightedPoolPluginLegacyCreator::createPlugin(char const*, PluginFieldCollection const* fc) noexcept {
+namespace {
+// The layout a creator's plugins take: TensorRT 8's creator only ever serves TensorRT 8; the
+// headers' creator serves the headers' major version and (with TensorRT 10 headers) 11.
+V2Layout layoutFor(nvinfer1::IPluginCreator const*) noexcept {
+    V2Layout const l = v2LayoutForRuntime();
+    return l == V2Layout::kTrt86 ? V2Layout::kNone : l;
+}
+V2Layout layoutFor(abi86::IPluginCreator const*) noexcept { return V2Layout::kTrt86; }
+}  // namespace
+
+template <class C>
+char const* SortedWeightedPoolPluginLegacyCreatorT<C>::getPluginName() const noexcept { return kPluginName; }
+template <class C>
+char const* SortedWeightedPoolPluginLegacyCreatorT<C>::getPluginVersion() const noexcept { return kPluginVersionV2Ext; }
+template <class C>
+PluginFieldCollection const* SortedWeightedPoolPluginLegacyCreatorT<C>::getFieldNames() noexcept { return fieldNames(); }
+
+template <class C>
+auto SortedWeightedPoolPluginLegacyCreatorT<C>::createPlugin(char const*, PluginFieldCollection const* fc) noexcept
+    -> PluginPtr {
     try {
         clearLastError();
         PoolConfig cfg;
@@ -179,8 +253,9 @@ IPluginV2* SortedWeightedPoolPluginLegacyCreator::createPlugin(char const*, Plug
     return nullptr;
 }
 
-IPluginV2* SortedWeightedPoolPluginLegacyCreator::deserializePlugin(char const*, void const* serialData,
-                                                                    size_t serialLength) noexcept {
+template <class C>
+auto SortedWeightedPoolPluginLegacyCreatorT<C>::deserializePlugin(char const*, void const* serialData,
+                                                                 size_t serialLength) noexcept -> PluginPtr {
     try {
         clearLastError();
         PoolConfig cfg;
@@ -194,42 +269,29 @@ IPluginV2* SortedWeightedPoolPluginLegacyCreator::deserializePlugin(char const*,
     return nullptr;
 }
 
-IPluginV2* SortedWeightedPoolPluginLegacyCreator::makePlugin(std::string const& parseError, PoolConfig cfg) const {
+template <class C>
+auto SortedWeightedPoolPluginLegacyCreatorT<C>::makePlugin(std::string const& parseError, PoolConfig cfg) const
+    -> PluginPtr {
     if (!parseError.empty()) {
         reportError(parseError);
         return nullptr;
     }
-    switch (v2LayoutForRuntime()) {
-        case V2Layout::kHeaders: {
-            auto* p = new SortedWeightedPoolPluginLegacy(std::move(cfg));
-            p->setPluginNamespace(mNamespace.c_str());
-            return p;
-        }
-#if SORTPOOL_HAS_V2_ABI11
-        case V2Layout::kTrt11: {
-            // TensorRT 11 reads the object through its own IPluginV2 declaration: the vptr at offset
-            // 0 points at the TensorRT 11 layout, so the pointer is handed over as it is.
-            auto* p = new SortedWeightedPoolPluginLegacy11(std::move(cfg));
-            p->setPluginNamespace(mNamespace.c_str());
-            return reinterpret_cast<IPluginV2*>(static_cast<abi11::IPluginV2DynamicExt*>(p));
-        }
-#endif
-        default:
-            break;
-    }
-    reportError(std::string(kOpType) + " (version 1): IPluginV2DynamicExt is not available for TensorRT " +
-                std::to_string(runtimeMajorVersion()) + "; use version 2 (IPluginV3)");
-    return nullptr;
+    return static_cast<PluginPtr>(newLegacyPlugin(layoutFor(static_cast<C const*>(this)), std::move(cfg), mNamespace));
 }
 
-void SortedWeightedPoolPluginLegacyCreator::setPluginNamespace(char const* ns) noexcept {
+template <class C>
+void SortedWeightedPoolPluginLegacyCreatorT<C>::setPluginNamespace(char const* ns) noexcept {
     try {
         mNamespace = ns ? ns : "";
     } catch (...) {
     }
 }
 
-char const* SortedWeightedPoolPluginLegacyCreator::getPluginNamespace() const noexcept { return mNamespace.c_str(); }
+template <class C>
+char const* SortedWeightedPoolPluginLegacyCreatorT<C>::getPluginNamespace() const noexcept { return mNamespace.c_str(); }
+
+template class SortedWeightedPoolPluginLegacyCreatorT<nvinfer1::IPluginCreator>;
+template class SortedWeightedPoolPluginLegacyCreatorT<abi86::IPluginCreator>;
 
 }  // namespace trt
 }  // namespace sortpool

@@ -20,18 +20,16 @@ namespace {
 using namespace sortpool::trt;
 
 std::mutex gSelfMutex;
-bool gSelfRegistered[2] = {false, false};  // index into creatorList()
+void* gSelfRegistered[kCreatorCount] = {};  // the creators registered by themselves, by CreatorIndex
 void* gSelfRegistry = nullptr;
 
-// first/last: the range of creatorList() indices to withdraw (0 = version "2", 1 = version "1").
+// first/last: the range of CreatorIndex entries to withdraw.
 void withdrawSelfRegistration(int32_t first, int32_t last) noexcept {
     std::lock_guard<std::mutex> lock(gSelfMutex);
-    int32_t n = 0;
-    nvinfer1::IPluginCreatorInterface* const* list = creatorList(&n);
-    for (int32_t i = first; i < n && i <= last; ++i)
-        if (gSelfRegistered[i]) {
-            registryDeregister(gSelfRegistry, *list[i]);
-            gSelfRegistered[i] = false;
+    for (int32_t i = first; i <= last; ++i)
+        if (gSelfRegistered[i] != nullptr) {
+            registryDeregister(gSelfRegistry, gSelfRegistered[i]);
+            gSelfRegistered[i] = nullptr;
         }
 }
 
@@ -41,14 +39,14 @@ struct SelfRegistration {
             // Opt-out for applications that want to register explicitly (sortpoolInitPlugins).
             char const* off = std::getenv("SORTPOOL_TRT_NO_SELF_REGISTER");
             if (off != nullptr && off[0] != '\0' && off[0] != '0') return;
-            if (runtimeMajorVersion() < 10) return;  // no (supported) TensorRT loaded yet
+            if (runtimeMajorVersion() == 0) return;  // no TensorRT loaded yet
             void* registry = loadedPluginRegistry();
             if (registry == nullptr) return;
             std::lock_guard<std::mutex> lock(gSelfMutex);
             gSelfRegistry = registry;
-            int32_t n = 0;
-            nvinfer1::IPluginCreatorInterface* const* list = creatorList(&n);
-            for (int32_t i = 0; i < n; ++i) gSelfRegistered[i] = registryRegister(registry, *list[i], "");
+            void* const* list = offeredCreators();
+            for (int32_t i = 0; i < kCreatorCount; ++i)
+                if (list[i] != nullptr && registryRegister(registry, list[i], "")) gSelfRegistered[i] = list[i];
         } catch (...) {
         }
     }
@@ -62,11 +60,11 @@ SelfRegistration gSelfRegistration;
 SORTPOOL_EXPORT void setLoggerFinder(void* finder) { setLoggerFinderAny(finder); }
 
 SORTPOOL_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators) {
-    withdrawSelfRegistration(0, 1);
+    withdrawSelfRegistration(kV3, kV2);
     return creatorList(&nbCreators);
 }
 
 SORTPOOL_EXPORT nvinfer1::IPluginCreator* const* getPluginCreators(int32_t& nbCreators) {
-    withdrawSelfRegistration(1, 1);
+    withdrawSelfRegistration(kV2, kV2);
     return legacyCreatorList(&nbCreators);
 }

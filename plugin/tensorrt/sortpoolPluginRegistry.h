@@ -1,4 +1,4 @@
-// sortpoolPluginRegistry.h - the creators this library offers.
+// sortpoolPluginRegistry.h - the creators this library offers to the loaded TensorRT.
 #pragma once
 
 #include "sortpoolTrtCommon.h"
@@ -6,9 +6,18 @@
 
 namespace sortpool {
 namespace trt {
-// Version "2" (IPluginV3) always; version "1" (IPluginV2DynamicExt) only when the loaded TensorRT
-// has the V2 ABI of the headers this library was compiled with. Stable, process-lifetime objects.
-nvinfer1::IPluginCreatorInterface* const* creatorList(int32_t* count) noexcept;
-nvinfer1::IPluginCreator* const* legacyCreatorList(int32_t* count) noexcept;
+
+// The creators for the TensorRT runtime in this process, as that runtime receives them (TensorRT
+// 10+: IPluginCreatorInterface*, TensorRT 8.6: its IPluginCreator*), by index: kV3 is version "2"
+// (IPluginV3; TensorRT 10 and later), kV2 is version "1" (IPluginV2DynamicExt; the runtimes whose
+// layout v2LayoutForRuntime knows). An entry is null where that version is not offered; when no
+// TensorRT is loaded, the headers' layout is assumed. Process-lifetime objects.
+enum CreatorIndex : int32_t { kV3 = 0, kV2 = 1, kCreatorCount = 2 };
+void* const* offeredCreators() noexcept;
+
+// The entry points' lists: the non-null entries of offeredCreators, kV3 first.
+nvinfer1::IPluginCreatorInterface* const* creatorList(int32_t* count) noexcept;  // getCreators (TensorRT 10+)
+nvinfer1::IPluginCreator* const* legacyCreatorList(int32_t* count) noexcept;       // getPluginCreators
+
 }  // namespace trt
 }  // namespace sortpool

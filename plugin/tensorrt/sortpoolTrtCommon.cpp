@@ -279,50 +279,19 @@ std::string deserializeConfig(void const* data, size_t length, PoolConfig* out) 
 // ---------------------------------------------------------------------------------------------
 // Shapes, types, formats
 // ---------------------------------------------------------------------------------------------
-IDimensionExpr const* pooledExtentExpr(IDimensionExpr const& in, int64_t kernel, int64_t stride, int64_t padHead,
-                                       int64_t padTail, int64_t ceilMode, nvinfer1::IExprBuilder& eb) noexcept {
-    // Mirrors pooled_extent() (MaxPool): span = in + pads - kernel;
-    //   floor: out = span / s + 1     ceil: out = ceil(span / s) + 1, minus 1 unless (out - 1) * s < in + pad_head
-    // then 0 when span < 0 (invalid, reported at configure time) or when the axis is empty.
-    auto c = [&](int64_t v) { return eb.constant(v); };
-    auto op = [&](DimensionOperation o, IDimensionExpr const* a, IDimensionExpr const* b) {
-        return (a && b) ? eb.operation(o, *a, *b) : nullptr;
-    };
-    IDimensionExpr const* span = op(DimensionOperation::kSUM, &in, c(padHead + padTail - kernel));
-    IDimensionExpr const* out = nullptr;
-    if (ceilMode) {
-        IDimensionExpr const* q = op(DimensionOperation::kCEIL_DIV, span, c(stride));  // out - 1 before the fix
-        IDimensionExpr const* startsInside =
-            op(DimensionOperation::kLESS, op(DimensionOperation::kPROD, q, c(stride)),
-               op(DimensionOperation::kSUM, &in, c(padHead)));
-        out = op(DimensionOperation::kSUM, q, startsInside);  // q + 1 if the last window starts inside, else q
-    } else {
-        out = op(DimensionOperation::kSUM, op(DimensionOperation::kFLOOR_DIV, span, c(stride)), c(1));
+void reportBadRank(int32_t nbDims) noexcept {
+    try {
+        reportError(std::string(kOpType) + ": input X must have rank 4 (N, C, H, W), got rank " +
+                    std::to_string(nbDims));
+    } catch (...) {
     }
-    out = op(DimensionOperation::kMAX, out, c(0));
-    out = op(DimensionOperation::kPROD, out, op(DimensionOperation::kLESS, c(-1), span));  // span >= 0
-    out = op(DimensionOperation::kPROD, out, op(DimensionOperation::kMIN, &in, c(1)));     // empty axis -> 0
-    return out;
 }
 
-bool outputDimsExprs(PoolConfig const& cfg, nvinfer1::DimsExprs const& in, nvinfer1::IExprBuilder& eb,
-                     nvinfer1::DimsExprs* out) noexcept {
-    if (in.nbDims != 4) {
-        reportError(std::string(kOpType) + ": input X must have rank 4 (N, C, H, W), got rank " +
-                    std::to_string(in.nbDims));
-        return false;
-    }
-    PoolGeometry const& g = cfg.geometry;
-    out->nbDims = 4;
-    out->d[0] = in.d[0];
-    out->d[1] = in.d[1];
-    out->d[2] = pooledExtentExpr(*in.d[2], g.kernel_h, g.stride_h, g.pad_top, g.pad_bottom, g.ceil_mode, eb);
-    out->d[3] = pooledExtentExpr(*in.d[3], g.kernel_w, g.stride_w, g.pad_left, g.pad_right, g.ceil_mode, eb);
-    if (out->d[2] == nullptr || out->d[3] == nullptr) {
+void reportShapeExprFailure() noexcept {
+    try {
         reportError(std::string(kOpType) + ": could not build the output shape expression");
-        return false;
+    } catch (...) {
     }
-    return true;
 }
 
 bool isSupportedType(DataType t) noexcept {

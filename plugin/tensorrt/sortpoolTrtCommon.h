@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "sortpoolKernel.h"
@@ -81,13 +83,58 @@ uint32_t serialChecksum(void const* data, size_t length) noexcept;
 // ---------------------------------------------------------------------------------------------
 // Output dims as expressions: N, C and MaxPool's formula for H and W (ceil_mode included), equal to
 // pooled_extent() for valid inputs and 0 for an empty axis. Returns false (after reporting) when
-// the input is not rank 4.
-bool outputDimsExprs(PoolConfig const& cfg, nvinfer1::DimsExprs const& in, nvinfer1::IExprBuilder& eb,
-                     nvinfer1::DimsExprs* out) noexcept;
+// the input is not rank 4. Templates over the expression types, which differ between TensorRT 8
+// (sortpoolTrtV2Abi86.h) and 10+; the geometry constants fit in int32_t (the core bounds them).
+template <class Builder>
+using ExprOf = std::remove_pointer_t<decltype(std::declval<Builder&>().constant(0))>;  // IDimensionExpr const
+
 // One axis of the above (exposed for the CPU test).
-nvinfer1::IDimensionExpr const* pooledExtentExpr(nvinfer1::IDimensionExpr const& in, int64_t kernel, int64_t stride,
-                                                 int64_t padHead, int64_t padTail, int64_t ceilMode,
-                                                 nvinfer1::IExprBuilder& eb) noexcept;
+template <class Builder>
+ExprOf<Builder>* pooledExtentExpr(ExprOf<Builder>& in, int64_t kernel, int64_t stride, int64_t padHead,
+                                  int64_t padTail, int64_t ceilMode, Builder& eb) noexcept {
+    // Mirrors pooled_extent() (MaxPool): span = in + pads - kernel;
+    //   floor: out = span / s + 1     ceil: out = ceil(span / s) + 1, minus 1 unless (out - 1) * s < in + pad_head
+    // then 0 when span < 0 (invalid, reported at configure time) or when the axis is empty.
+    using Op = nvinfer1::DimensionOperation;
+    using Expr = ExprOf<Builder>;
+    auto c = [&](int64_t v) { return eb.constant(static_cast<int32_t>(v)); };
+    auto op = [&](Op o, Expr* a, Expr* b) -> Expr* { return (a && b) ? eb.operation(o, *a, *b) : nullptr; };
+    Expr* span = op(Op::kSUM, &in, c(padHead + padTail - kernel));
+    Expr* out = nullptr;
+    if (ceilMode) {
+        Expr* q = op(Op::kCEIL_DIV, span, c(stride));  // out - 1 before the fix
+        Expr* startsInside = op(Op::kLESS, op(Op::kPROD, q, c(stride)), op(Op::kSUM, &in, c(padHead)));
+        out = op(Op::kSUM, q, startsInside);  // q + 1 if the last window starts inside, else q
+    } else {
+        out = op(Op::kSUM, op(Op::kFLOOR_DIV, span, c(stride)), c(1));
+    }
+    out = op(Op::kMAX, out, c(0));
+    out = op(Op::kPROD, out, op(Op::kLESS, c(-1), span));  // span >= 0
+    out = op(Op::kPROD, out, op(Op::kMIN, &in, c(1)));     // empty axis -> 0
+    return out;
+}
+
+void reportBadRank(int32_t nbDims) noexcept;
+void reportShapeExprFailure() noexcept;
+
+template <class DimsExprsT, class Builder>
+bool outputDimsExprs(PoolConfig const& cfg, DimsExprsT const& in, Builder& eb, DimsExprsT* out) noexcept {
+    if (in.nbDims != 4) {
+        reportBadRank(in.nbDims);
+        return false;
+    }
+    PoolGeometry const& g = cfg.geometry;
+    out->nbDims = 4;
+    out->d[0] = in.d[0];
+    out->d[1] = in.d[1];
+    out->d[2] = pooledExtentExpr(*in.d[2], g.kernel_h, g.stride_h, g.pad_top, g.pad_bottom, g.ceil_mode, eb);
+    out->d[3] = pooledExtentExpr(*in.d[3], g.kernel_w, g.stride_w, g.pad_left, g.pad_right, g.ceil_mode, eb);
+    if (out->d[2] == nullptr || out->d[3] == nullptr) {
+        reportShapeExprFailure();
+        return false;
+    }
+    return true;
+}
 
 bool isSupportedType(nvinfer1::DataType t) noexcept;  // kFLOAT, kHALF, kBF16
 bool toElementType(nvinfer1::DataType t, ElementType* out) noexcept;
@@ -149,16 +196,17 @@ int32_t runtimeMajorVersion() noexcept;
 // Which IPluginV2DynamicExt vtable layout the loaded TensorRT expects of version "1" (the V2
 // interfaces' vtables changed between TensorRT 10 and 11; the V3 interfaces did not): the
 // headers' (same major version, or no TensorRT loaded: static linking, the GPU harness), TensorRT
-// 11's (headers 10, runtime 11: sortpoolTrtV2Abi11.h), or none this build knows (version "1" is
-// then not offered).
-enum class V2Layout { kNone, kHeaders, kTrt11 };
+// 11's (headers 10, runtime 11: sortpoolTrtV2Abi11.h), TensorRT 8.6's and 9.x's (sortpoolTrtV2Abi86.h), or
+// none this build knows (version "1" is then not offered).
+enum class V2Layout { kNone, kHeaders, kTrt11, kTrt86 };
 V2Layout v2LayoutForRuntime() noexcept;
 // Registers / deregisters a creator with the process's plugin registry, through the registry
 // layout of the loaded TensorRT major version. `registry` may be null: then the registry of the
 // loaded TensorRT library is used (getPluginRegistry looked up in the already-loaded library).
-bool registryRegister(void* registry, nvinfer1::IPluginCreatorInterface& creator, char const* ns) noexcept;
-bool registryDeregister(void* registry, nvinfer1::IPluginCreatorInterface const& creator) noexcept;
-nvinfer1::IPluginCreatorInterface* registryFind(void* registry, char const* name, char const* version) noexcept;
+// `creator` is a creator as the loaded runtime receives it (see offeredCreators).
+bool registryRegister(void* registry, void* creator, char const* ns) noexcept;
+bool registryDeregister(void* registry, void* creator) noexcept;
+void* registryFind(void* registry, char const* name, char const* version) noexcept;
 void* loadedPluginRegistry() noexcept;
 void setLoggerFinderAny(void* finder) noexcept;  // from the exported setLoggerFinder
 

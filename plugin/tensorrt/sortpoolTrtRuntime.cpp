@@ -13,6 +13,7 @@
 // compiled with. The IPluginV3 family and IPluginCreatorInterface are identical in 10 and 11.
 #include "sortpoolTrtCommon.h"
 #include "sortpoolTrtV2Abi11.h"
+#include "sortpoolTrtV2Abi86.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -38,6 +39,8 @@ namespace {
 //     deregisterCreator(IPluginCreatorInterface const&) 15
 //   IPluginRegistry 11.x: the four IPluginCreator members are gone, so ~ 0-1, ... registerCreator 8,
 //     getAllCreators 9, getCreator 10, deregisterCreator 11
+//   IPluginRegistry 8.6 / 9.x: slots 0-11 as in 10.x, and there the creators are (8.6) IPluginCreators:
+//     registerCreator 0, getPluginCreator 2, deregisterCreator 7. ILogger::log is slot 0.
 //   ILogger / ILoggerFinder 10.x: log / findLogger is slot 0. 11.x: both derive from
 //     IVersionedInterface (getAPILanguage 0, getInterfaceInfo 1, ~ 2-3), so log / findLogger is 4.
 struct Slots {
@@ -45,6 +48,7 @@ struct Slots {
 };
 constexpr Slots kSlots10{12, 14, 15, 0, 0};
 constexpr Slots kSlots11{8, 10, 11, 4, 4};
+constexpr Slots kSlots8{0, 2, 7, 0, 0};
 
 template <typename Fn>
 Fn slot(void* object, int index) {
@@ -118,13 +122,13 @@ void logMessage(int32_t severity, std::string const& message) noexcept {
         {
             std::lock_guard<std::mutex> lock(gLoggerMutex);
             if (gLoggerFinder != nullptr && lib.major >= 10) {
-                Slots const& sl = lib.major >= 11 ? kSlots11 : kSlots10;
+                Slots const& sl = lib.major >= 11 ? kSlots11 : kSlots10;  // setLoggerFinder: 10 and later
                 logger = slot<void* (*)(void*)>(gLoggerFinder, sl.findLogger)(gLoggerFinder);
             }
         }
         if (logger == nullptr && lib.getLogger != nullptr) logger = lib.getLogger();
-        if (logger != nullptr && lib.major >= 8) {  // ILogger::log is slot 0 in 8.x as in 10.x
-            Slots const& sl = lib.major >= 11 ? kSlots11 : kSlots10;
+        if (logger != nullptr && lib.major >= 8) {
+            Slots const& sl = lib.major >= 11 ? kSlots11 : lib.major == 10 ? kSlots10 : kSlots8;
             slot<void (*)(void*, int32_t, char const*)>(logger, sl.log)(logger, severity, message.c_str());
         } else if (severity <= kSeverityError)
             std::fprintf(stderr, "[sortpool] %s\n", message.c_str());
@@ -169,7 +173,17 @@ V2Layout v2LayoutForRuntime() noexcept {
 #if SORTPOOL_HAS_V2_ABI11
     if (major == 11) return V2Layout::kTrt11;
 #endif
+    if ((major == 8 && trtLibrary().version >= 8600) || major == 9) return V2Layout::kTrt86;  // 8.6 to 9.x
     return V2Layout::kNone;
+}
+
+int32_t abi86::reportedVersion() noexcept {
+    try {
+        int32_t const v = trtLibrary().version;
+        return v >= 8600 && v < 10000 ? v : 8601;
+    } catch (...) {
+        return 8601;
+    }
 }
 
 #if SORTPOOL_HAS_V2_ABI11
@@ -202,28 +216,30 @@ Slots const* registrySlots(void** registry) noexcept {
     if (major == 0) major = NV_TENSORRT_MAJOR;
     if (major >= 11) return &kSlots11;
     if (major == 10) return &kSlots10;
-    return nullptr;  // TensorRT < 10 has no IPluginCreatorInterface registry
+    if (major == 8 || major == 9) return &kSlots8;
+    return nullptr;  // a layout this library does not know
 }
 }  // namespace
 
-bool registryRegister(void* registry, nvinfer1::IPluginCreatorInterface& creator, char const* ns) noexcept {
+// The registry's creator parameters are references / pointers: one pointer in the ABI.
+bool registryRegister(void* registry, void* creator, char const* ns) noexcept {
     Slots const* sl = registrySlots(&registry);
-    if (sl == nullptr) return false;
-    using Fn = bool (*)(void*, nvinfer1::IPluginCreatorInterface&, char const*);
+    if (sl == nullptr || creator == nullptr) return false;
+    using Fn = bool (*)(void*, void*, char const*);
     return slot<Fn>(registry, sl->registerCreator)(registry, creator, ns);
 }
 
-bool registryDeregister(void* registry, nvinfer1::IPluginCreatorInterface const& creator) noexcept {
+bool registryDeregister(void* registry, void* creator) noexcept {
     Slots const* sl = registrySlots(&registry);
-    if (sl == nullptr) return false;
-    using Fn = bool (*)(void*, nvinfer1::IPluginCreatorInterface const&);
+    if (sl == nullptr || creator == nullptr) return false;
+    using Fn = bool (*)(void*, void*);
     return slot<Fn>(registry, sl->deregisterCreator)(registry, creator);
 }
 
-nvinfer1::IPluginCreatorInterface* registryFind(void* registry, char const* name, char const* version) noexcept {
+void* registryFind(void* registry, char const* name, char const* version) noexcept {
     Slots const* sl = registrySlots(&registry);
     if (sl == nullptr) return nullptr;
-    using Fn = nvinfer1::IPluginCreatorInterface* (*)(void*, char const*, char const*, char const*);
+    using Fn = void* (*)(void*, char const*, char const*, char const*);
     return slot<Fn>(registry, sl->getCreator)(registry, name, version, "");
 }
 

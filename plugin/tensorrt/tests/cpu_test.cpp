@@ -218,11 +218,15 @@ static long slotOf(F pmf) {
 // IPluginV2Ext slots TensorRT 11 removed.
 template <class Abi>
 static std::vector<long> publicSlots() {
-    using Dyn = DimsExprs (Abi::*)(int32_t, DimsExprs const*, int32_t, IExprBuilder&) noexcept;
-    using Cfg = void (Abi::*)(DynamicPluginTensorDesc const*, int32_t, DynamicPluginTensorDesc const*, int32_t) noexcept;
-    using Ws = size_t (Abi::*)(PluginTensorDesc const*, int32_t, PluginTensorDesc const*, int32_t) const noexcept;
-    using Enq = int32_t (Abi::*)(PluginTensorDesc const*, PluginTensorDesc const*, void const* const*, void* const*,
-                                 void*, cudaStream_t) noexcept;
+    using T = V2Types<Abi>;
+    using Dyn = typename T::DimsExprs (Abi::*)(int32_t, typename T::DimsExprs const*, int32_t,
+                                               typename T::ExprBuilder&) noexcept;
+    using Cfg = void (Abi::*)(typename T::DynamicTensorDesc const*, int32_t, typename T::DynamicTensorDesc const*,
+                              int32_t) noexcept;
+    using Ws = size_t (Abi::*)(typename T::TensorDesc const*, int32_t, typename T::TensorDesc const*, int32_t)
+        const noexcept;
+    using Enq = int32_t (Abi::*)(typename T::TensorDesc const*, typename T::TensorDesc const*, void const* const*,
+                                 void* const*, void*, cudaStream_t) noexcept;
     return {slotOf(&Abi::getPluginType),        slotOf(&Abi::getPluginVersion),
             slotOf(&Abi::getNbOutputs),         slotOf(&Abi::initialize),
             slotOf(&Abi::terminate),            slotOf(&Abi::getSerializationSize),
@@ -233,6 +237,96 @@ static std::vector<long> publicSlots() {
             slotOf(static_cast<Dyn>(&Abi::getOutputDimensions)), slotOf(&Abi::supportsFormatCombination),
             slotOf(static_cast<Cfg>(&Abi::configurePlugin)),     slotOf(static_cast<Ws>(&Abi::getWorkspaceSize)),
             slotOf(static_cast<Enq>(&Abi::enqueue))};
+}
+
+// An expression builder over constants with TensorRT 8.6's expression classes (abi86).
+class ConstExpr86 : public abi86::IDimensionExpr {
+    class Impl : public abi86::VDimensionExpr {
+    public:
+        int32_t v = 0;
+        bool isConstant() const override { return true; }
+        int32_t getConstantValue() const override { return v; }
+    } mI;
+
+public:
+    explicit ConstExpr86(int64_t v) {
+        mI.v = static_cast<int32_t>(v);
+        mImpl = &mI;
+    }
+    ~ConstExpr86() noexcept override = default;
+};
+
+class ConstBuilder86 : public abi86::IExprBuilder {
+    class Impl : public abi86::VExprBuilder {
+    public:
+        std::deque<ConstExpr86>* pool = nullptr;
+        abi86::IDimensionExpr const* constant(int32_t v) override { return &pool->emplace_back(v); }
+        abi86::IDimensionExpr const* operation(DimensionOperation op, abi86::IDimensionExpr const& a,
+                                               abi86::IDimensionExpr const& b) override {
+            return &pool->emplace_back(
+                testing::evalDimensionOperation(op, a.getConstantValue(), b.getConstantValue()));
+        }
+    } mI;
+    std::deque<ConstExpr86> mPool;
+
+public:
+    ConstBuilder86() {
+        mI.pool = &mPool;
+        mImpl = &mI;
+    }
+    ~ConstBuilder86() noexcept override = default;
+};
+
+// The TensorRT 8.6/9.x instantiation answers as the headers' one does, through 8.6's types.
+static void testV2Layout86(SortedWeightedPoolPluginLegacy& p10, std::vector<char> const& b10, DimsExprs const& o10) {
+    SortedWeightedPoolPluginLegacy86 p86(p10.config());
+    abi86::IPluginV2DynamicExt& i86 = p86;
+    CHECK((static_cast<uint32_t>(i86.getTensorRTVersion()) >> 24) == 3U);
+    CHECK((i86.getTensorRTVersion() & 0xFFFFFF) == 8601);  // no TensorRT loaded: 8.6.1
+    std::vector<char> b86(i86.getSerializationSize());
+    i86.serialize(b86.data());
+    CHECK(b86 == b10);
+    ConstBuilder86 eb;
+    abi86::DimsExprs in{};
+    in.nbDims = 4;
+    for (int i = 0; i < 4; ++i) in.d[i] = eb.constant(7 + i);
+    abi86::DimsExprs const o86 = i86.getOutputDimensions(0, &in, 1, eb);
+    CHECK(o86.nbDims == 4);
+    for (int i = 0; i < 4 && o86.nbDims == 4 && o10.nbDims == 4; ++i)
+        CHECK(o86.d[i]->getConstantValue() == o10.d[i]->getConstantValue());
+    abi86::PluginTensorDesc io[2]{};
+    io[0].type = io[1].type = DataType::kHALF;
+    io[0].format = io[1].format = TensorFormat::kLINEAR;
+    CHECK(i86.supportsFormatCombination(0, io, 1, 1) && i86.supportsFormatCombination(1, io, 1, 1));
+    io[0].type = DataType::kINT8;
+    CHECK(!i86.supportsFormatCombination(0, io, 1, 1));
+    // configurePlugin / enqueue read 32-bit dims: a known C that does not fit the weights is reported.
+    abi86::DynamicPluginTensorDesc din{}, dout{};
+    din.desc.dims.nbDims = 4;
+    din.desc.dims.d[0] = -1; din.desc.dims.d[1] = 3; din.desc.dims.d[2] = -1; din.desc.dims.d[3] = -1;
+    din.desc.type = DataType::kFLOAT;
+    dout = din;
+    clearLastError();
+    i86.configurePlugin(&din, 1, &dout, 1);
+    CHECK(std::string(lastError()).empty());  // shared weights: any C
+    din.desc.dims.nbDims = 3;
+    i86.configurePlugin(&din, 1, &dout, 1);
+    CHECK(std::string(lastError()).find("rank") != std::string::npos);
+    abi86::PluginTensorDesc x{}, y{};
+    x.dims.nbDims = 4; x.dims.d[0] = 1; x.dims.d[1] = 1; x.dims.d[2] = 7; x.dims.d[3] = 8;
+    y = x;
+    y.dims.d[3] = 99;  // not the pooled shape: rejected before any device work
+    CHECK(i86.enqueue(&x, &y, nullptr, nullptr, nullptr, nullptr) != 0);
+    abi86::IPluginV2DynamicExt* copy = i86.clone();
+    CHECK(copy != nullptr && copy->getSerializationSize() == b10.size());
+    if (copy) copy->destroy();
+    // The 8.6 creator: fields in, an 8.6-layout plugin out.
+    SortedWeightedPoolPluginLegacyCreator86 creator;
+    abi86::IPluginCreator& c86 = creator;
+    CHECK(std::strcmp(c86.getPluginName(), "SortedWeightedPool") == 0 && std::strcmp(c86.getPluginVersion(), "1") == 0);
+    abi86::IPluginV2DynamicExt* q = c86.deserializePlugin("x", b10.data(), b10.size());
+    CHECK(q != nullptr && q->getSerializationSize() == b10.size());
+    if (q) q->destroy();
 }
 
 static void testV2Layouts() {
@@ -252,9 +346,14 @@ static void testV2Layouts() {
     std::vector<long> const trt11 = layout({19, 21, 22, 23, 24, 25, 26, 27});
     std::vector<long> const headers = publicSlots<IPluginV2DynamicExt>();
     CHECK(headers == (NV_TENSORRT_MAJOR >= 11 ? trt11 : trt10));
-#if SORTPOOL_HAS_V2_ABI11
-    CHECK(publicSlots<abi11::IPluginV2DynamicExt>() == trt11);
-    // Same answers through both layouts.
+    CHECK(publicSlots<abi86::IPluginV2DynamicExt>() == trt10);  // 8.6/9.x: the same slots, other types
+    // IPluginCreator of 8.6/9.x: getTensorRTVersion 0, getPluginName 1 .. getPluginNamespace 7.
+    using C86 = abi86::IPluginCreator;
+    std::vector<long> const creator86 = {slotOf(&C86::getTensorRTVersion), slotOf(&C86::getPluginName),
+                                         slotOf(&C86::getPluginVersion),   slotOf(&C86::getFieldNames),
+                                         slotOf(&C86::createPlugin),       slotOf(&C86::deserializePlugin),
+                                         slotOf(&C86::setPluginNamespace), slotOf(&C86::getPluginNamespace)};
+    CHECK((creator86 == std::vector<long>{0, 1, 2, 3, 4, 5, 6, 7}));
     Fields f;
     f.i32("kernel_shape", {3, 2}).i32("strides", {1, 2}).i32("pads", {1, 0, 2, 1}).i32("ceil_mode", {1});
     f.i32("pool_range", {3}).f32("weights", {0.5F, 0.25F, 0.25F});
@@ -262,19 +361,24 @@ static void testV2Layouts() {
     std::string const err = parseFields(f.get(), &cfg);
     CHECK(err.empty());
     SortedWeightedPoolPluginLegacy p10(cfg);
-    SortedWeightedPoolPluginLegacy11 p11(cfg);
-    abi11::IPluginV2DynamicExt& i11 = p11;
-    CHECK((static_cast<uint32_t>(i11.getTensorRTVersion()) >> 24) == 3U);  // kV2_DYNAMICEXT
-    CHECK(i11.getSerializationSize() == p10.getSerializationSize());
-    std::vector<char> b10(p10.getSerializationSize()), b11(i11.getSerializationSize());
+    std::vector<char> b10(p10.getSerializationSize());
     p10.serialize(b10.data());
-    i11.serialize(b11.data());
-    CHECK(b10 == b11);
     ConstBuilder eb;
     DimsExprs in{};
     in.nbDims = 4;
     for (int i = 0; i < 4; ++i) in.d[i] = eb.constant(7 + i);
-    DimsExprs const o10 = p10.getOutputDimensions(0, &in, 1, eb), o11 = i11.getOutputDimensions(0, &in, 1, eb);
+    DimsExprs const o10 = p10.getOutputDimensions(0, &in, 1, eb);
+    CHECK(o10.nbDims == 4);
+#if SORTPOOL_HAS_V2_ABI11
+    CHECK(publicSlots<abi11::IPluginV2DynamicExt>() == trt11);
+    // Same answers through both layouts.
+    SortedWeightedPoolPluginLegacy11 p11(cfg);
+    abi11::IPluginV2DynamicExt& i11 = p11;
+    CHECK((static_cast<uint32_t>(i11.getTensorRTVersion()) >> 24) == 3U);  // kV2_DYNAMICEXT
+    std::vector<char> b11(i11.getSerializationSize());
+    i11.serialize(b11.data());
+    CHECK(b10 == b11);
+    DimsExprs const o11 = i11.getOutputDimensions(0, &in, 1, eb);
     CHECK(o11.nbDims == 4 && o10.nbDims == 4);
     for (int i = 0; i < 4 && o11.nbDims == 4 && o10.nbDims == 4; ++i)
         CHECK(o11.d[i]->getConstantValue() == o10.d[i]->getConstantValue());
@@ -284,6 +388,7 @@ static void testV2Layouts() {
     CHECK(copy != nullptr && copy->getSerializationSize() == b11.size());
     if (copy) copy->destroy();
 #endif
+    testV2Layout86(p10, b10, o10);
 }
 
 int main() {

@@ -1,6 +1,7 @@
 // gpu_harness.cpp - drives the SortedWeightedPool plugins on real CUDA buffers, without a
 // TensorRT builder or runtime: plugins come from the creators, then
-//   version "1" (IPluginV2DynamicExt): initialize -> configurePlugin -> enqueue
+//   version "1" (IPluginV2DynamicExt): initialize -> configurePlugin -> enqueue, in the headers'
+//                                      layout and in TensorRT 8.6's (32-bit dims, sortpoolTrtV2Abi86.h)
 //   version "2" (IPluginV3):           attachToContext -> onShapeChange -> enqueue
 // and every output is compared with the CPU reference (the op core's pool_window run on the host)
 // for float32, float16 and bfloat16 over many shapes and attributes. Results must be bit-exact
@@ -116,7 +117,21 @@ PluginTensorDesc desc(DataType t, Shape4 s) {
     return d;
 }
 
-// Runs one case through both plugin versions; returns the number of mismatching outputs.
+constexpr int kRuns = 3;
+
+// A TensorRT 10 tensor description as TensorRT 8.6 passes it (the harness's extents fit in 32 bits).
+abi86::PluginTensorDesc desc86(PluginTensorDesc const& d) {
+    abi86::PluginTensorDesc out{};
+    out.dims.nbDims = d.dims.nbDims;
+    for (int32_t i = 0; i < d.dims.nbDims; ++i) out.dims.d[i] = static_cast<int32_t>(d.dims.d[i]);
+    out.type = d.type;
+    out.format = d.format;
+    out.scale = d.scale;
+    return out;
+}
+
+// Runs one case through both plugin versions (version "1" in two layouts); returns the number of
+// mismatching outputs.
 int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
     std::vector<float> weights(static_cast<size_t>(cs.k) * (cs.perChannel ? cs.c : 1));
     std::uniform_real_distribution<float> wd(-1.f, 1.f);
@@ -163,10 +178,26 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
     int64_t bad = 0;
     std::vector<unsigned char> hy(static_cast<size_t>(outCount) * es);
 
-    for (int version = 1; version <= 2; ++version) {
+    // Runs: 1 = version "1", 2 = version "2", 3 = version "1" laid out for TensorRT 8.6/9.x.
+    for (int version = 1; version <= kRuns; ++version) {
         CUDA_OK(cudaMemset(dy, 0xff, std::max<size_t>(hy.size(), 1)));
         int32_t rc = -1;
-        if (version == 1) {
+        if (version == 3) {
+            SortedWeightedPoolPluginLegacy86 plugin(cfg);
+            abi86::IPluginV2DynamicExt& p = plugin;
+            abi86::PluginTensorDesc const in86 = desc86(in), out86 = desc86(out);
+            abi86::DynamicPluginTensorDesc din{}, dout{};
+            din.desc = in86; din.min = din.max = in86.dims;
+            dout.desc = out86; dout.min = dout.max = out86.dims;
+            if (p.initialize() == 0) {
+                p.configurePlugin(&din, 1, &dout, 1);
+                void const* ins[] = {dx};
+                void* outs[] = {dy};
+                rc = p.enqueue(&in86, &out86, ins, outs, nullptr, stream);
+                CUDA_OK(cudaStreamSynchronize(stream));
+                p.terminate();
+            }
+        } else if (version == 1) {
             SortedWeightedPoolPluginLegacyCreator creator;
             IPluginV2* base = creator.createPlugin("h", &fields.fc);
             auto* p = static_cast<IPluginV2DynamicExt*>(base);
@@ -277,7 +308,8 @@ int correctness(int randomCases) {
         bad += runCase(cs, rng, false);
         ++cases;
     }
-    std::printf("correctness: %d cases x 2 plugin versions, %lld mismatching outputs\n", cases, (long long)bad);
+    std::printf("correctness: %d cases x 3 plugin runs (version 1, version 2, version 1 in TensorRT 8.6's layout), "
+                "%lld mismatching outputs\n", cases, (long long)bad);
     return bad == 0 ? 0 : 1;
 }
 

@@ -6,8 +6,9 @@
 // accident.
 //
 // Compiled by CMake against the pinned (TensorRT 10) headers and run by tests/trt_plugin against
-// the TensorRT 10 lean runtime. tools/check_v2_abi.sh compiles it against other headers (e.g.
-// TensorRT 11's) to check the plugin's TensorRT 11 layout (sortpoolTrtV2Abi11.h) against them.
+// the TensorRT 10 lean runtime. tools/check_v2_abi.sh compiles it against other headers (TensorRT
+// 11's, 8.6's) to check the plugin's layouts for those versions (sortpoolTrtV2Abi11.h,
+// sortpoolTrtV2Abi86.h) against them.
 //
 // Usage: sortpool_trt_v2_abi_check LIBNVINFER LIBSORTPOOL_TRT_PLUGIN
 // Exit: 0 all checks passed, 1 a check failed, 2 usage or loading error, 77 the runtime's major
@@ -43,6 +44,9 @@ void check(bool ok, std::string const& what) {
 char const* (*gLastError)() = nullptr;
 std::string lastError() { return gLastError ? gLastError() : ""; }
 
+// The major version in a TensorRT version number: major * 10000 + ... from 10 on, major * 1000 + ... before.
+int32_t majorOf(int32_t version) { return version >= 100000 ? version / 10000 : version / 1000; }
+
 // MaxPool's output extent (ONNX operator spec), written out here independently of the op core.
 int64_t pooled(int64_t in, int64_t k, int64_t s, int64_t padHead, int64_t padTail, bool ceilMode) {
     int64_t const span = in + padHead + padTail - k;
@@ -56,7 +60,7 @@ PluginTensorDesc desc(DataType t, std::vector<int64_t> const& dims) {
     d.type = t;
     d.format = TensorFormat::kLINEAR;
     d.dims.nbDims = static_cast<int32_t>(dims.size());
-    for (size_t i = 0; i < dims.size(); ++i) d.dims.d[i] = dims[i];
+    for (size_t i = 0; i < dims.size(); ++i) d.dims.d[i] = static_cast<decltype(+d.dims.d[0])>(dims[i]);
     d.scale = 1.0F;
     return d;
 }
@@ -72,14 +76,17 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "cannot load %s: %s\n", argv[1], dlerror());
         return 2;
     }
-    auto runtimeMajor = reinterpret_cast<int32_t (*)()>(dlsym(trt, "getInferLibMajorVersion"));
-    if (runtimeMajor == nullptr) {
-        std::fprintf(stderr, "%s has no getInferLibMajorVersion\n", argv[1]);
+    // getInferLibMajorVersion since TensorRT 10; before, getInferLibVersion = major * 1000 + ...
+    auto libMajor = reinterpret_cast<int32_t (*)()>(dlsym(trt, "getInferLibMajorVersion"));
+    auto libVersion = reinterpret_cast<int32_t (*)()>(dlsym(trt, "getInferLibVersion"));
+    if (libMajor == nullptr && libVersion == nullptr) {
+        std::fprintf(stderr, "%s has neither getInferLibMajorVersion nor getInferLibVersion\n", argv[1]);
         return 2;
     }
+    int32_t const runtimeMajor = libMajor ? libMajor() : majorOf(libVersion());
     std::printf("headers: TensorRT %d.%d.%d, runtime major version: %d\n", NV_TENSORRT_MAJOR, NV_TENSORRT_MINOR,
-                NV_TENSORRT_PATCH, runtimeMajor());
-    if (runtimeMajor() != NV_TENSORRT_MAJOR) {
+                NV_TENSORRT_PATCH, runtimeMajor);
+    if (runtimeMajor != NV_TENSORRT_MAJOR) {
         std::printf("skipped: the runtime's major version differs from the headers'\n");
         return 77;
     }
@@ -124,7 +131,7 @@ int main(int argc, char** argv) {
     int32_t const version = base->getTensorRTVersion();
     check((static_cast<uint32_t>(version) >> 24) == static_cast<uint32_t>(PluginVersion::kV2_DYNAMICEXT),
           "getTensorRTVersion's upper byte says IPluginV2DynamicExt");
-    check((version & 0xFFFFFF) / 10000 == NV_TENSORRT_MAJOR, "getTensorRTVersion reports this major version");
+    check(majorOf(version & 0xFFFFFF) == NV_TENSORRT_MAJOR, "getTensorRTVersion reports this major version");
     check(std::strcmp(base->getPluginType(), "SortedWeightedPool") == 0, "getPluginType");
     check(std::strcmp(base->getPluginVersion(), "1") == 0, "getPluginVersion");
     check(base->getNbOutputs() == 1, "getNbOutputs");
@@ -140,8 +147,8 @@ int main(int argc, char** argv) {
     auto* p = static_cast<IPluginV2DynamicExt*>(base);
     DataType const half = DataType::kHALF;
     check(p->getOutputDataType(0, &half, 1) == DataType::kHALF, "getOutputDataType(half) is half");
-    DataType const bf16 = DataType::kBF16;
-    check(p->getOutputDataType(0, &bf16, 1) == DataType::kBF16, "getOutputDataType(bf16) is bf16");
+    DataType const fp32 = DataType::kFLOAT;
+    check(p->getOutputDataType(0, &fp32, 1) == DataType::kFLOAT, "getOutputDataType(float) is float");
     p->attachToContext(nullptr, nullptr, nullptr);
     p->detachFromContext();
 
@@ -168,7 +175,7 @@ int main(int argc, char** argv) {
     din.desc = desc(DataType::kFLOAT, {-1, 5, -1, -1});  // weights are for C = 2
     dout.desc = desc(DataType::kFLOAT, {-1, 5, -1, -1});
     p->configurePlugin(&din, 1, &dout, 1);
-    check(lastError().find("C") != std::string::npos, "configurePlugin reports the C mismatch: " + lastError());
+    check(lastError().find("has C = 5") != std::string::npos, "configurePlugin reports the C mismatch: " + lastError());
 
     PluginTensorDesc const ioWs[2] = {desc(DataType::kFLOAT, {2, 2, 10, 11}),
                                       desc(DataType::kFLOAT, {2, 2, wantH, wantW})};
