@@ -61,7 +61,7 @@ run_tests() {
   local trt_plugin
   trt_plugin=$("$PY" -c 'import sortpool; print(sortpool.trt_plugin_path() or "")')
   if [[ -n $trt_plugin ]]; then
-    log "TensorRT plugin tests on the TensorRT 10 lean runtime (version 1 = IPluginV2DynamicExt's ABI is per major version)"
+    log "TensorRT plugin tests on the TensorRT 10 lean runtime (version 1 = IPluginV2DynamicExt has a layout per major version)"
     TRT_VENV=$ROOT/.venv-trt10 PYTHON=$PY SORTPOOL_TRT_PLUGIN=$trt_plugin tools/trt_tests_other_runtime.sh || status=1
   else
     log "TensorRT plugin not built (no nvcc): skipping the TensorRT 10 lean-runtime run"

@@ -2,8 +2,9 @@
 # tools/trt_tests_other_runtime.sh - run tests/trt_plugin under a second TensorRT runtime.
 #
 # The main test run uses .venv (TensorRT 11 lean). This script makes a throwaway venv with another
-# lean runtime (default TensorRT 10.16, whose V2 plugin ABI matches the pinned 10.x headers, so the
-# version "1" IPluginV2DynamicExt tests run there too) and runs the same tests in it.
+# lean runtime (default TensorRT 10.16, the major version of the pinned headers: the version "1"
+# tests then run in the headers' own V2 layout, and sortpool_trt_v2_abi_check runs) and runs the
+# same tests in it.
 #   TRT_LEAN_SPEC  pip requirement (default tensorrt-lean-cu13==10.16.1.11)
 #   TRT_VENV       venv folder (default /tmp/trt10venv)
 # The plugin library is found as in the main run ($SORTPOOL_TRT_PLUGIN or the build folders).
