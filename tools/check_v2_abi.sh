@@ -14,7 +14,7 @@
 #     PLUGIN_LIB   default: the installed sortpool package's library (sortpool.trt_plugin_path())
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[[ $# -ge 2 ]] || { sed -n '2,16p' "$0"; exit 2; }
+[[ $# -ge 2 ]] || { sed -n '2,14p' "$0"; exit 2; }
 inc=$1 lib=$2
 plugin=${3:-$(${PYTHON:-.venv/bin/python} -c 'import sortpool; print(sortpool.trt_plugin_path() or "")')}
 [[ -n $plugin ]] || { echo "check_v2_abi: no plugin library (not built?)" >&2; exit 2; }
