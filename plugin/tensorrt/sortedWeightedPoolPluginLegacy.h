@@ -23,7 +23,7 @@
 namespace sortpool {
 namespace trt {
 
-// The types an IPluginV2DynamicExt layout's members take: TensorRT 10's (also 11's) and 8's.
+// The types an IPluginV2DynamicExt layout's members take: TensorRT 10's (also 11's) and 8.6/9.x's.
 template <class Abi>
 struct V2Types {
     using DimsExprs = nvinfer1::DimsExprs;

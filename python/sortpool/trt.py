@@ -127,6 +127,17 @@ def _asan_linked(path: str) -> bool:
         return False
 
 
+def _library_last_error(handle, path: str) -> str:
+    """The plugin library's own last error message (sortpoolTrtLastError), or a hint where it has none."""
+    try:
+        lib = handle if isinstance(handle, ctypes.CDLL) else ctypes.CDLL(path)
+        lib.sortpoolTrtLastError.restype = ctypes.c_char_p
+        message = (lib.sortpoolTrtLastError() or b"").decode(errors="replace")
+    except (OSError, AttributeError):
+        message = ""
+    return message or "the library reported no error; see TensorRT's log"
+
+
 def load_plugin(trt, path: Optional[str] = None, required: bool = True) -> Optional[str]:
     """Registers libsortpool_trt_plugin.so with TensorRT's plugin registry (once per process) and
     returns its path. ``path`` defaults to :func:`sortpool.trt_plugin_path`.
@@ -166,7 +177,7 @@ def load_plugin(trt, path: Optional[str] = None, required: bool = True) -> Optio
                 raise BackendFailure(f"could not load the TensorRT plugin {path}: {e}") from None
         if not our_plugin_versions(trt):
             raise BackendFailure(f"{path} was loaded but TensorRT's registry has no {PLUGIN_NAME} creator "
-                                 f"(built against another TensorRT major version? this is TensorRT {trt.__version__})")
+                                 f"(this is TensorRT {trt.__version__}): {_library_last_error(handle, path)}")
         _loaded[path] = handle
         return path
 

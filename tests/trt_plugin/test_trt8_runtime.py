@@ -94,3 +94,32 @@ def test_tensorrt85_is_offered_nothing(plugin_path, tmp_path):
     assert r["init_rc"] == -1
     assert "TensorRT 8 is loaded" in r["message"] and "8.6" in r["message"], r["message"]
     assert r["logged"] == r["message"], "errors go to the loaded TensorRT's logger"
+
+
+TOOLING_PROBE = textwrap.dedent("""
+    import ctypes, sys, types
+    ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_GLOBAL)  # the stand-in TensorRT
+    from sortpool import trt as sp_trt
+    from sortpool.errors import BackendFailure
+
+    class Registry:  # what the Python bindings of such a TensorRT would show: nothing registered
+        all_creators = []
+        def load_library(self, path):
+            return None
+
+    fake = types.SimpleNamespace(__version__="8.5.3", get_plugin_registry=Registry)
+    try:
+        sp_trt.load_plugin(fake, sys.argv[2])
+        print("RESULT loaded")
+    except BackendFailure as e:
+        print("RESULT " + str(e))
+""")
+
+
+def test_tooling_names_the_reason_when_nothing_registers(plugin_path, tmp_path):
+    """sortpool.trt.load_plugin passes the library's own message on when no creator appears."""
+    proc = subprocess.run([sys.executable, "-c", TOOLING_PROBE, _build_stand_in(tmp_path, 8503), plugin_path],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))
+    assert "registry has no SortedWeightedPool creator" in line and "TensorRT 8 is loaded" in line, line
