@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-STAND_IN_SRC = Path(__file__).resolve().parents[2] / "plugin" / "tensorrt" / "tests" / "trt8_stand_in.cpp"
+REPO = Path(__file__).resolve().parents[2]
+STAND_IN_SRC = REPO / "plugin" / "tensorrt" / "tests" / "trt8_stand_in.cpp"
 
 PROBE = textwrap.dedent("""
     import ctypes, json, sys
@@ -118,8 +119,12 @@ TOOLING_PROBE = textwrap.dedent("""
 
 def test_tooling_names_the_reason_when_nothing_registers(plugin_path, tmp_path):
     """sortpool.trt.load_plugin passes the library's own message on when no creator appears."""
+    # The repository's python/ first: the side environment of tools/trt_tests_other_runtime.sh does
+    # not install the package (sortpool.trt needs only the standard library and numpy).
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "python"),
+                                                                    os.environ.get("PYTHONPATH")])))
     proc = subprocess.run([sys.executable, "-c", TOOLING_PROBE, _build_stand_in(tmp_path, 8503), plugin_path],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))
     assert "registry has no SortedWeightedPool creator" in line and "TensorRT 8 is loaded" in line, line
