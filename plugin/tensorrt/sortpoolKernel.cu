@@ -18,10 +18,16 @@
 //              core's branch-free weighted_top_k_fixed<4, K> (registers only, no divergence), a
 //              window clipped by padding through pool_window.
 //   K          pool_range as a compile-time constant for the kPair path (1..4), 0 otherwise
-// and sortedWeightedPool2x2RowKernel, a warp per output row, for full-width 2x2 stride-2 pooling.
+// and sortedWeightedPool2x2RowKernel, a warp per output row, for full-width 2x2 stride-2 pooling,
+// with two experimental variants (kUnroll = 2: two 16-byte vectors per lane in flight; kHalf2Sort:
+// float16 windows sorted two at a time in half2 registers) that only launchSortedWeightedPoolAs
+// runs until a GPU run shows them exact and faster (sortpoolKernel.h).
 #include "sortpoolKernel.h"
 
 #include <cuda_runtime.h>
+
+#include <type_traits>
+#include <utility>
 
 namespace sortpool {
 namespace trt {
@@ -141,10 +147,93 @@ constexpr int kRowThreadsY = 8;   // rows per block
 // At least 4 resident blocks (32 warps) per SM: a streaming kernel needs the loads of many warps
 // in flight more than it needs registers.
 constexpr int kRowMinBlocks = 4;
+// The staged variants hold kUnroll vectors of both rows per lane: 3 blocks (24 warps, up to 80
+// registers) keep their loop free of register spills (ptxas -v: 4 blocks spill 84-108 bytes) and
+// still have 1.5x the production kernel's loads in flight per SM.
+constexpr int kRowMinBlocksStaged = 3;
 
-template <typename Storage, int K>
-__global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY, kRowMinBlocks)
+// Two float16 windows at once: lane 0 holds the window of cells (a01.lo, a01.hi, b01.lo, b01.hi),
+// lane 1 the window of (a23.lo, a23.hi, b23.lo, b23.hi) (a = top row words, b = bottom row words).
+// The cells are sorted as exact half values with NaN-propagating half2 min/max (converting to
+// float32 is exact and keeps the order, so the ranks are the core's ranks; -0/+0 ties cannot change
+// a sum that starts at +0), and only the K kept ranks are converted and summed by the core's
+// weighted_sum_in_rank_order. A NaN cell ends as rank 0 of its lane (max with NaN is NaN), which
+// gives the core's NaN result.
+template <int K>
+__device__ __forceinline__ void twoWindowsHalf2(uint32_t a01, uint32_t a23, uint32_t b01, uint32_t b23,
+                                                const float (&wk)[K], float& lo, float& hi) {
+    auto h2 = [](uint32_t bits) { return *reinterpret_cast<__half2 const*>(&bits); };
+    // {x.lo, y.lo} and {x.hi, y.hi}: one byte permute each.
+    __half2 c[4] = {h2(__byte_perm(a01, a23, 0x5410)), h2(__byte_perm(a01, a23, 0x7632)),
+                    h2(__byte_perm(b01, b23, 0x5410)), h2(__byte_perm(b01, b23, 0x7632))};
+    auto exchange = [&](int i, int j) {  // c[i] >= c[j] afterwards, per lane
+        const __half2 hi2 = __hmax2_nan(c[i], c[j]), lo2 = __hmin2_nan(c[i], c[j]);
+        c[i] = hi2;
+        c[j] = lo2;
+    };
+    // The core's odd-even transposition network for 4 cells.
+    exchange(0, 1); exchange(2, 3);
+    exchange(1, 2);
+    exchange(0, 1); exchange(2, 3);
+    exchange(1, 2);
+    float rlo[K], rhi[K];
+#pragma unroll
+    for (int i = 0; i < K; ++i) {
+        const float2 f = __half22float2(c[i]);
+        rlo[i] = f.x;
+        rhi[i] = f.y;
+    }
+    const float slo = detail::weighted_sum_in_rank_order(rlo, wk, std::make_integer_sequence<int, K>{});
+    const float shi = detail::weighted_sum_in_rank_order(rhi, wk, std::make_integer_sequence<int, K>{});
+    lo = rlo[0] != rlo[0] ? quiet_nan() : slo;
+    hi = rhi[0] != rhi[0] ? quiet_nan() : shi;
+}
+
+// The outputs of one vector of a row clipped by top/bottom padding (a / b: the unpacked cells of
+// the window rows, which were clamped to rows inside the input; pool_window only asks for those).
+template <int kElems>
+__device__ __forceinline__ void clippedOutputs(const float (&a)[kElems], const float (&b)[kElems], int64_t in_h,
+                                               int64_t in_w, PoolGeometry const& g, int64_t oh, int64_t h0,
+                                               int64_t v, float const* w, float (&o)[kElems / 2]) {
+#pragma unroll
+    for (int q = 0; q < kElems / 2; ++q) {
+        const int64_t ow = v * (kElems / 2) + q;
+        // Selects on compile-time indices: a run-time index into a / b would move both arrays to
+        // local memory for the whole loop.
+        const float a0 = a[2 * q], a1 = a[2 * q + 1], b0 = b[2 * q], b1 = b[2 * q + 1];
+        const auto load = [=](int64_t h, int64_t wc) {
+            const bool right = wc != 2 * ow;
+            return h == h0 ? (right ? a1 : a0) : (right ? b1 : b0);
+        };
+        o[q] = pool_window<4>(load, in_h, in_w, g, oh, ow, w);
+    }
+}
+
+// A clipped row, out of line (the staged variants only): keeps pool_window's registers out of
+// their loop.
+template <typename Storage>
+__device__ __noinline__ void clippedRow(PoolLaunch const& p, typename Storage::Vec const* r0,
+                                        typename Storage::Vec const* r1, typename Storage::Out* y_row,
+                                        int64_t oh, int64_t h0, float const* w, int64_t vecs_per_row) {
+    constexpr int kElems = Storage::kVecElems;
+    for (int64_t v = threadIdx.x; v < vecs_per_row; v += kRowThreadsX) {
+        float a[kElems], b[kElems], o[kElems / 2];
+        Storage::unpack(r0[v], a);
+        Storage::unpack(r1[v], b);
+        clippedOutputs(a, b, p.in.h, p.in.w, p.geometry, oh, h0, v, w, o);
+        y_row[v] = Storage::pack(o);
+    }
+}
+
+// kUnroll = 1, kHalf2Sort = false: the production row kernel. kUnroll > 1 is the staged
+// experimental form: each lane loads kUnroll vectors of both rows before computing any (more
+// loads in flight per warp at the same occupancy), clipped rows go out of line; kHalf2Sort sorts
+// float16 windows in pairs (twoWindowsHalf2).
+template <typename Storage, int K, int kUnroll, bool kHalf2Sort>
+__global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY, kUnroll > 1 ? kRowMinBlocksStaged : kRowMinBlocks)
     sortedWeightedPool2x2RowKernel(__grid_constant__ const PoolLaunch p) {
+    static_assert(!kHalf2Sort || (kUnroll > 1 && std::is_same<Storage, Float16Storage>::value),
+                  "the half2 sort is a staged float16 variant");
     using T = typename Storage::T;
     using Vec = typename Storage::Vec;
     using Out = typename Storage::Out;
@@ -173,32 +262,50 @@ __global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY, kRowMinBlocks)
         const bool inside = h0 >= 0 && h0 + 1 < in_h;
         Vec const* r0 = reinterpret_cast<Vec const*>(plane + (h0 >= 0 ? h0 : 0) * in_w);
         Vec const* r1 = reinterpret_cast<Vec const*>(plane + (h0 + 1 < in_h ? h0 + 1 : in_h - 1) * in_w);
-        for (int64_t v = threadIdx.x; v < vecs_per_row; v += kRowThreadsX) {
-            float a[kElems], b[kElems], o[kOuts];
-            Storage::unpack(r0[v], a);
-            Storage::unpack(r1[v], b);
-            if (inside) {
+        if constexpr (kUnroll > 1) {
+            if (!inside) {
+                clippedRow<Storage>(p, r0, r1, y_row, oh, h0, w, vecs_per_row);
+                continue;
+            }
+        }
+        for (int64_t v0 = threadIdx.x; v0 < vecs_per_row; v0 += kRowThreadsX * kUnroll) {
+            // All loads of this step first (kUnroll vectors of each row per lane).
+            Vec qa[kUnroll], qb[kUnroll];
 #pragma unroll
-                for (int q = 0; q < kOuts; ++q) {
-                    float window[4] = {a[2 * q], a[2 * q + 1], b[2 * q], b[2 * q + 1]};
-                    o[q] = weighted_top_k_fixed<4, K>(window, wk);
-                }
-            } else {
-                // r0 / r1 were clamped to rows inside the input; pool_window only asks for those.
-#pragma unroll
-                for (int q = 0; q < kOuts; ++q) {
-                    const int64_t ow = v * kOuts + q;
-                    // Selects on compile-time indices: a run-time index into a / b would move
-                    // both arrays to local memory for the whole loop.
-                    const float a0 = a[2 * q], a1 = a[2 * q + 1], b0 = b[2 * q], b1 = b[2 * q + 1];
-                    const auto load = [=](int64_t h, int64_t wc) {
-                        const bool right = wc != 2 * ow;
-                        return h == h0 ? (right ? a1 : a0) : (right ? b1 : b0);
-                    };
-                    o[q] = pool_window<4>(load, in_h, in_w, p.geometry, oh, ow, w);
+            for (int u = 0; u < kUnroll; ++u) {
+                const int64_t v = v0 + u * kRowThreadsX;
+                if (v < vecs_per_row) {
+                    qa[u] = r0[v];
+                    qb[u] = r1[v];
                 }
             }
-            y_row[v] = Storage::pack(o);
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) {
+                const int64_t v = v0 + u * kRowThreadsX;
+                if (v >= vecs_per_row) continue;  // (not break: the loop must stay fully unrolled)
+                float o[kOuts];
+                if (kUnroll > 1 || inside) {
+                    if constexpr (kHalf2Sort) {
+                        twoWindowsHalf2<K>(qa[u].x, qa[u].y, qb[u].x, qb[u].y, wk, o[0], o[1]);
+                        twoWindowsHalf2<K>(qa[u].z, qa[u].w, qb[u].z, qb[u].w, wk, o[2], o[3]);
+                    } else {
+                        float a[kElems], b[kElems];
+                        Storage::unpack(qa[u], a);
+                        Storage::unpack(qb[u], b);
+#pragma unroll
+                        for (int q = 0; q < kOuts; ++q) {
+                            float window[4] = {a[2 * q], a[2 * q + 1], b[2 * q], b[2 * q + 1]};
+                            o[q] = weighted_top_k_fixed<4, K>(window, wk);
+                        }
+                    }
+                } else {
+                    float a[kElems], b[kElems];
+                    Storage::unpack(qa[u], a);
+                    Storage::unpack(qb[u], b);
+                    clippedOutputs(a, b, in_h, in_w, p.geometry, oh, h0, v, w, o);
+                }
+                y_row[v] = Storage::pack(o);
+            }
         }
     }
 }
@@ -217,22 +324,23 @@ cudaError_t launchIndexed(PoolLaunch const& p, int64_t total, bool small, cudaSt
     return cudaGetLastError();
 }
 
-template <typename Storage, int K>
+template <typename Storage, int K, int kUnroll, bool kHalf2Sort>
 cudaError_t launchRows(PoolLaunch const& p, cudaStream_t stream) {
     const int64_t rows = p.out.n * p.out.c * p.out.h;
     const int64_t blocks64 = (rows + kRowThreadsY - 1) / kRowThreadsY;
     const unsigned blocks = static_cast<unsigned>(blocks64 < kMaxBlocks ? blocks64 : kMaxBlocks);
-    sortedWeightedPool2x2RowKernel<Storage, K><<<blocks, dim3(kRowThreadsX, kRowThreadsY), 0, stream>>>(p);
+    sortedWeightedPool2x2RowKernel<Storage, K, kUnroll, kHalf2Sort>
+        <<<blocks, dim3(kRowThreadsX, kRowThreadsY), 0, stream>>>(p);
     return cudaGetLastError();
 }
 
-template <typename Storage>
+template <typename Storage, int kUnroll = 1, bool kHalf2Sort = false>
 cudaError_t launchRows2x2(PoolLaunch const& p, cudaStream_t stream) {
     switch (p.geometry.pool_range) {
-    case 1: return launchRows<Storage, 1>(p, stream);
-    case 2: return launchRows<Storage, 2>(p, stream);
-    case 3: return launchRows<Storage, 3>(p, stream);
-    case 4: return launchRows<Storage, 4>(p, stream);
+    case 1: return launchRows<Storage, 1, kUnroll, kHalf2Sort>(p, stream);
+    case 2: return launchRows<Storage, 2, kUnroll, kHalf2Sort>(p, stream);
+    case 3: return launchRows<Storage, 3, kUnroll, kHalf2Sort>(p, stream);
+    case 4: return launchRows<Storage, 4, kUnroll, kHalf2Sort>(p, stream);
     default: return cudaErrorInvalidValue;  // parse_attributes guarantees 1 <= k <= 4 here
     }
 }
@@ -260,6 +368,16 @@ cudaError_t launchTyped(PoolLaunch const& p, int64_t total, bool small, cudaStre
     }
 }
 
+// The experimental row variants, for one storage type.
+template <typename Storage>
+cudaError_t launchExperimental(PoolLaunch const& p, KernelVariant v, cudaStream_t stream) {
+    if (v == KernelVariant::kRows2x2Unroll2) return launchRows2x2<Storage, 2, false>(p, stream);
+    if constexpr (std::is_same<Storage, Float16Storage>::value) {
+        if (v == KernelVariant::kRows2x2Half2Sort) return launchRows2x2<Storage, 2, true>(p, stream);
+    }
+    return cudaErrorInvalidValue;
+}
+
 }  // namespace
 
 KernelVariant selectKernelVariant(PoolLaunch const& p) {
@@ -276,6 +394,22 @@ KernelVariant selectKernelVariant(PoolLaunch const& p) {
         return rows ? KernelVariant::kRows2x2 : pair ? KernelVariant::kPair2x2 : KernelVariant::kCells4;
     }
     return cells <= 16 ? KernelVariant::kCells16 : KernelVariant::kCells64;
+}
+
+cudaError_t launchSortedWeightedPoolAs(PoolLaunch const& p, KernelVariant variant, cudaStream_t stream) {
+    const int64_t total = p.out.n * p.out.c * p.out.h * p.out.w;
+    if (variant != KernelVariant::kRows2x2Unroll2 && variant != KernelVariant::kRows2x2Half2Sort)
+        return cudaErrorInvalidValue;
+    // The row path's preconditions (full-width 2x2 stride 2, alignment) are what selects it.
+    if (selectKernelVariant(p) != KernelVariant::kRows2x2) return cudaErrorInvalidValue;
+    if (total <= 0) return cudaSuccess;
+    if (p.inline_count <= 0 && p.device_weights == nullptr) return cudaErrorInvalidValue;
+    switch (p.type) {
+    case ElementType::kFloat32: return launchExperimental<Float32Storage>(p, variant, stream);
+    case ElementType::kFloat16: return launchExperimental<Float16Storage>(p, variant, stream);
+    case ElementType::kBFloat16: return launchExperimental<BFloat16Storage>(p, variant, stream);
+    }
+    return cudaErrorInvalidValue;
 }
 
 cudaError_t launchSortedWeightedPool(PoolLaunch const& p, cudaStream_t stream) {

@@ -38,12 +38,23 @@ struct PoolLaunch {
 };
 
 // Which kernel variant a launch uses (exposed for tests and the benchmark's report).
-enum class KernelVariant : int32_t { kPair2x2 = 0, kCells4 = 1, kCells16 = 2, kCells64 = 3, kRows2x2 = 4 };
+// kRows2x2Unroll2 and kRows2x2Half2Sort are experimental forms of kRows2x2 (two 16-byte vectors
+// per lane in flight; float16 only: windows sorted two at a time as half2): selectKernelVariant
+// never picks them. They exist to be checked and timed on a GPU (the GPU harness and its
+// benchmark) before one of them replaces kRows2x2; docs/benchmarks.md has the state.
+enum class KernelVariant : int32_t {
+    kPair2x2 = 0, kCells4 = 1, kCells16 = 2, kCells64 = 3, kRows2x2 = 4,
+    kRows2x2Unroll2 = 5, kRows2x2Half2Sort = 6
+};
 KernelVariant selectKernelVariant(PoolLaunch const& p);
 
 // Enqueues the kernel on `stream`. Returns cudaSuccess or the launch error (never synchronises).
 // An empty output launches nothing.
 cudaError_t launchSortedWeightedPool(PoolLaunch const& p, cudaStream_t stream);
+
+// Enqueues one of the experimental variants for a launch that selectKernelVariant sends to
+// kRows2x2; cudaErrorInvalidValue for any other launch or variant (kRows2x2Half2Sort: float16 only).
+cudaError_t launchSortedWeightedPoolAs(PoolLaunch const& p, KernelVariant variant, cudaStream_t stream);
 
 }  // namespace trt
 }  // namespace sortpool

@@ -117,7 +117,12 @@ PluginTensorDesc desc(DataType t, Shape4 s) {
     return d;
 }
 
-constexpr int kRuns = 3;
+// Runs per case: 1 = version "1", 2 = version "2", 3 = version "1" laid out for TensorRT 8.6/9.x,
+// 4 and 5 = the experimental row-kernel variants (launchSortedWeightedPoolAs) where they apply.
+constexpr int kRuns = 5;
+int gRowPathCases = 0;
+constexpr KernelVariant kExperimental[2] = {KernelVariant::kRows2x2Unroll2, KernelVariant::kRows2x2Half2Sort};
+char const* const kRunNames[kRuns + 1] = {"", "v1", "v2", "v1/8.6", "rows-unroll2", "rows-half2"};
 
 // A TensorRT 10 tensor description as TensorRT 8.6 passes it (the harness's extents fit in 32 bits).
 abi86::PluginTensorDesc desc86(PluginTensorDesc const& d) {
@@ -178,11 +183,29 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
     int64_t bad = 0;
     std::vector<unsigned char> hy(static_cast<size_t>(outCount) * es);
 
-    // Runs: 1 = version "1", 2 = version "2", 3 = version "1" laid out for TensorRT 8.6/9.x.
+    // The launch the plugins build for this case, for the experimental variants.
+    PoolLaunch launch;
+    DeviceWeights deviceWeights;
+    bool const launchOk = describeLaunch(cfg, in, out, &launch).empty() && deviceWeights.prepare(cfg).empty() &&
+                          deviceWeights.fill(cfg, &launch);
+    launch.x = dx;
+    launch.y = dy;
+    bool const rowPath = launchOk && selectKernelVariant(launch) == KernelVariant::kRows2x2;
+    gRowPathCases += rowPath ? 1 : 0;
+
     for (int version = 1; version <= kRuns; ++version) {
+        if (version >= 4) {
+            KernelVariant const variant = kExperimental[version - 4];
+            bool const applies = rowPath && (variant != KernelVariant::kRows2x2Half2Sort || cs.type == DataType::kHALF);
+            if (!applies) continue;
+        }
         CUDA_OK(cudaMemset(dy, 0xff, std::max<size_t>(hy.size(), 1)));
         int32_t rc = -1;
-        if (version == 3) {
+        if (version >= 4) {
+            cudaError_t const e = launchSortedWeightedPoolAs(launch, kExperimental[version - 4], stream);
+            CUDA_OK(cudaStreamSynchronize(stream));
+            rc = e == cudaSuccess ? 0 : 1;
+        } else if (version == 3) {
             SortedWeightedPoolPluginLegacy86 plugin(cfg);
             abi86::IPluginV2DynamicExt& p = plugin;
             abi86::PluginTensorDesc const in86 = desc86(in), out86 = desc86(out);
@@ -233,7 +256,7 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
             delete built;
         }
         if (rc != 0) {
-            std::fprintf(stderr, "FAIL v%d: enqueue failed: %s\n", version, lastError());
+            std::fprintf(stderr, "FAIL %s: enqueue failed: %s\n", kRunNames[version], lastError());
             ++bad;
             continue;
         }
@@ -245,7 +268,7 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
                             ((got | want) << 1) == 0 /* +0 / -0: sign of a zero result is unspecified */ ||
                             (cs.type != DataType::kFLOAT && ((got | want) & 0x7fffu) == 0);
             if (!ok && caseBad++ < 3)
-                std::fprintf(stderr, "  v%d %s out[%lld] = 0x%x, reference 0x%x\n", version, typeName(cs.type),
+                std::fprintf(stderr, "  %s %s out[%lld] = 0x%x, reference 0x%x\n", kRunNames[version], typeName(cs.type),
                              static_cast<long long>(i), got, want);
         }
         bad += caseBad;
@@ -308,8 +331,9 @@ int correctness(int randomCases) {
         bad += runCase(cs, rng, false);
         ++cases;
     }
-    std::printf("correctness: %d cases x 3 plugin runs (version 1, version 2, version 1 in TensorRT 8.6's layout), "
-                "%lld mismatching outputs\n", cases, (long long)bad);
+    std::printf("correctness: %d cases x 3 plugin runs (version 1, version 2, version 1 in TensorRT 8.6's layout) "
+                "+ the experimental row variants on %d row-path cases, %lld mismatching outputs\n", cases, gRowPathCases,
+                (long long)bad);
     return bad == 0 ? 0 : 1;
 }
 
@@ -384,6 +408,28 @@ int bench() {
                     medianMs(kernelMs), kernelBw, 100.0 * kernelBw / copyBw, variant);
         std::printf("%-6s %-22s %10.1f %10.3f %10.1f %8s cudaMemcpy D2D\n", typeName(t), shape, copyBytes / 1e6,
                     medianMs(copyMs), copyBw, "100%");
+        // The experimental row variants on the same tensors, timed the same way (not selected by
+        // the plugin; see sortpoolKernel.h).
+        pl.y = dy;
+        pl.inline_count = static_cast<int32_t>(fields.weights.size());
+        for (size_t i = 0; i < fields.weights.size(); ++i) pl.inline_weights[i] = fields.weights[i];
+        for (KernelVariant ev : kExperimental) {
+            if (ev == KernelVariant::kRows2x2Half2Sort && t != DataType::kHALF) continue;
+            std::vector<float> evMs;
+            for (int i = 0; i < reps + 2; ++i) {
+                CUDA_OK(cudaEventRecord(a, s));
+                CUDA_OK(launchSortedWeightedPoolAs(pl, ev, s));
+                CUDA_OK(cudaEventRecord(b, s));
+                CUDA_OK(cudaEventSynchronize(b));
+                float ms;
+                CUDA_OK(cudaEventElapsedTime(&ms, a, b));
+                if (i >= 2) evMs.push_back(ms);
+            }
+            double const evBw = kernelBytes / (medianMs(evMs) * 1e-3) / 1e9;
+            std::printf("%-6s %-22s %10.1f %10.3f %10.1f %7.1f%% %s (experimental)\n", typeName(t), shape,
+                        kernelBytes / 1e6, medianMs(evMs), evBw, 100.0 * evBw / copyBw,
+                        kRunNames[ev == KernelVariant::kRows2x2Unroll2 ? 4 : 5]);
+        }
         delete p;
         delete built;
         cudaFree(dx);
