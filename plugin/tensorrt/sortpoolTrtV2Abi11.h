@@ -10,14 +10,13 @@
 // of the plugin, built once, serves TensorRT 10 (through the headers' class) and 11 (through this
 // one): the plugin class is a template over the two (sortedWeightedPoolPluginLegacy.h).
 //
-// Itanium C++ ABI, as gcc and clang implement it: virtual functions take vtable slots in declaration
-// order along the chain of primary bases; a virtual destructor takes two; an override whose
-// covariant return needs no pointer adjustment (clone) takes no new slot. One flat class declared
-// in that order has the same vtable as TensorRT 11's three-class chain.
-// tests/cpu_test.cpp checks the slot of every function against this order.
+// The IPluginV2 slots come from PluginV2Slots (sortpoolTrtV2Abi.h, which says how the slots are
+// laid out); tests/cpu_test.cpp checks the slot of every function against TensorRT 11's order.
 #pragma once
 
 #include <NvInferRuntime.h>
+
+#include "sortpoolTrtV2Abi.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -34,45 +33,9 @@ int32_t abi11ReportedVersion() noexcept;
 
 namespace abi11 {
 
-class IPluginV2DynamicExt {
+// Slots 0-18 from PluginV2Slots, then TensorRT 11's IPluginV2Ext and IPluginV2DynamicExt members.
+class IPluginV2DynamicExt : public PluginV2Slots<IPluginV2DynamicExt, nvinfer1::Dims, abi11ReportedVersion> {
 public:
-    // --- as in IPluginV2 (slots 0-18)
-    // The upper byte says "IPluginV2DynamicExt" (PluginVersion::kV2_DYNAMICEXT), as TensorRT's own base does.
-    virtual int32_t getTensorRTVersion() const noexcept {
-        return static_cast<int32_t>(static_cast<uint32_t>(nvinfer1::PluginVersion::kV2_DYNAMICEXT) << 24U |
-                                    (static_cast<uint32_t>(abi11ReportedVersion()) & 0xFFFFFFU));
-    }
-    virtual char const* getPluginType() const noexcept = 0;
-    virtual char const* getPluginVersion() const noexcept = 0;
-    virtual int32_t getNbOutputs() const noexcept = 0;
-
-private:  // implicit-batch members: never called for a dynamic-shape plugin (final, as in TensorRT's base)
-    virtual nvinfer1::Dims getOutputDimensions(int32_t, nvinfer1::Dims const*, int32_t) noexcept final {
-        return nvinfer1::Dims{-1, {}};
-    }
-    virtual bool supportsFormat(nvinfer1::DataType, nvinfer1::PluginFormat) const noexcept final { return false; }
-    virtual void configureWithFormat(nvinfer1::Dims const*, int32_t, nvinfer1::Dims const*, int32_t,
-                                     nvinfer1::DataType, nvinfer1::PluginFormat, int32_t) noexcept final {}
-
-public:
-    virtual int32_t initialize() noexcept = 0;
-    virtual void terminate() noexcept = 0;
-
-private:
-    virtual size_t getWorkspaceSize(int32_t) const noexcept final { return 0; }
-    virtual int32_t enqueue(int32_t, void const* const*, void* const*, void*, cudaStream_t) noexcept final {
-        return 1;
-    }
-
-public:
-    virtual size_t getSerializationSize() const noexcept = 0;
-    virtual void serialize(void* buffer) const noexcept = 0;
-    virtual void destroy() noexcept = 0;
-    virtual IPluginV2DynamicExt* clone() const noexcept = 0;
-    virtual void setPluginNamespace(char const* pluginNamespace) noexcept = 0;
-    virtual char const* getPluginNamespace() const noexcept = 0;
-    virtual ~IPluginV2DynamicExt() noexcept = default;
-
     // --- as in IPluginV2Ext of TensorRT 11 (slots 19-22): no broadcast queries
     virtual nvinfer1::DataType getOutputDataType(int32_t index, nvinfer1::DataType const* inputTypes,
                                                  int32_t nbInputs) const noexcept = 0;

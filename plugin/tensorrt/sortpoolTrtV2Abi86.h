@@ -13,12 +13,13 @@
 // TensorRT 10 headers. This file lays the rest out as TensorRT 8.6 does, for the TensorRT 8.6/9.x
 // instantiation of the version "1" plugin (sortedWeightedPoolPluginLegacy.h). TensorRT 8.0-8.5
 // differ (e.g. the expression builder's implementation class) and are not served.
-// Itanium C++ ABI: virtual functions take vtable slots in declaration order, a virtual destructor
-// takes two. tests/cpu_test.cpp checks the slots; tools/check_v2_abi.sh checks the whole plugin
-// against real TensorRT 8.6 headers.
+// Slot layout: see sortpoolTrtV2Abi.h. tests/cpu_test.cpp checks the slots; tools/check_v2_abi.sh
+// checks the whole plugin against real TensorRT 8.6 and 9.x headers.
 #pragma once
 
 #include <NvInferRuntime.h>
+
+#include "sortpoolTrtV2Abi.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -101,41 +102,8 @@ struct DimsExprs {
 };
 
 // IPluginV2 (slots 0-18), IPluginV2Ext (19-24) and IPluginV2DynamicExt (25-29) of TensorRT 8.6/9.x.
-class IPluginV2DynamicExt {
+class IPluginV2DynamicExt : public PluginV2Slots<IPluginV2DynamicExt, Dims32, reportedVersion> {
 public:
-    virtual int32_t getTensorRTVersion() const noexcept {
-        return static_cast<int32_t>(static_cast<uint32_t>(nvinfer1::PluginVersion::kV2_DYNAMICEXT) << 24U |
-                                    (static_cast<uint32_t>(reportedVersion()) & 0xFFFFFFU));
-    }
-    virtual char const* getPluginType() const noexcept = 0;
-    virtual char const* getPluginVersion() const noexcept = 0;
-    virtual int32_t getNbOutputs() const noexcept = 0;
-
-private:  // implicit-batch members: never called for a dynamic-shape plugin (final, as in TensorRT's base)
-    virtual Dims32 getOutputDimensions(int32_t, Dims32 const*, int32_t) noexcept final { return Dims32{-1, {}}; }
-    virtual bool supportsFormat(nvinfer1::DataType, nvinfer1::PluginFormat) const noexcept final { return false; }
-    virtual void configureWithFormat(Dims32 const*, int32_t, Dims32 const*, int32_t, nvinfer1::DataType,
-                                     nvinfer1::PluginFormat, int32_t) noexcept final {}
-
-public:
-    virtual int32_t initialize() noexcept = 0;
-    virtual void terminate() noexcept = 0;
-
-private:
-    virtual size_t getWorkspaceSize(int32_t) const noexcept final { return 0; }
-    virtual int32_t enqueue(int32_t, void const* const*, void* const*, void*, cudaStream_t) noexcept final {
-        return 1;
-    }
-
-public:
-    virtual size_t getSerializationSize() const noexcept = 0;
-    virtual void serialize(void* buffer) const noexcept = 0;
-    virtual void destroy() noexcept = 0;
-    virtual IPluginV2DynamicExt* clone() const noexcept = 0;
-    virtual void setPluginNamespace(char const* pluginNamespace) noexcept = 0;
-    virtual char const* getPluginNamespace() const noexcept = 0;
-    virtual ~IPluginV2DynamicExt() noexcept = default;
-
     virtual nvinfer1::DataType getOutputDataType(int32_t index, nvinfer1::DataType const* inputTypes,
                                                  int32_t nbInputs) const noexcept = 0;
 

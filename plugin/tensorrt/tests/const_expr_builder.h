@@ -33,58 +33,84 @@ inline int64_t evalDimensionOperation(nvinfer1::DimensionOperation op, int64_t x
     return 0;
 }
 
-// Constant values are int64_t from TensorRT 10 on, int32_t before (the TensorRT 8.6 headers, with
-// which tools/check_v2_abi.sh compiles v2_abi_check.cpp).
-#if NV_TENSORRT_MAJOR >= 10
-using ConstValue = int64_t;
-#else
-using ConstValue = int32_t;
-#endif
+// The expression classes of one TensorRT version: the public ones (IExpr, IBuilder), the
+// implementation ones they call (VExpr, VBuilder), the constant type (int64_t from TensorRT 10 on,
+// int32_t before) and whether the implementation classes have the size-tensor members (10 on).
+template <class IExprT, class VExprT, class IBuilderT, class VBuilderT, class ValueT, bool kSizeTensorsT>
+struct ExprTypes {
+    using IExpr = IExprT;
+    using VExpr = VExprT;
+    using IBuilder = IBuilderT;
+    using VBuilder = VBuilderT;
+    using Value = ValueT;
+    static constexpr bool kSizeTensors = kSizeTensorsT;
+};
 
-class ConstExpr : public nvinfer1::IDimensionExpr {
-    class Impl : public nvinfer1::apiv::VDimensionExpr {
+// The size-tensor members of TensorRT 10's implementation classes (nothing before).
+template <class T, bool = T::kSizeTensors>
+struct ExprImplBase : T::VExpr {};
+template <class T>
+struct ExprImplBase<T, true> : T::VExpr {
+    bool isSizeTensor() const override { return false; }
+};
+template <class T, bool = T::kSizeTensors>
+struct BuilderImplBase : T::VBuilder {};
+template <class T>
+struct BuilderImplBase<T, true> : T::VBuilder {
+    typename T::IExpr const* declareSizeTensor(int32_t, typename T::IExpr const&, typename T::IExpr const&) override {
+        return nullptr;
+    }
+};
+
+template <class T>
+class BasicConstExpr : public T::IExpr {
+    class Impl : public ExprImplBase<T> {
     public:
-        ConstValue v = 0;
+        typename T::Value v = 0;
         bool isConstant() const override { return true; }
-        ConstValue getConstantValue() const override { return v; }
-#if NV_TENSORRT_MAJOR >= 10
-        bool isSizeTensor() const override { return false; }
-#endif
+        typename T::Value getConstantValue() const override { return v; }
     } mI;
 
 public:
-    explicit ConstExpr(int64_t v) {
-        mI.v = static_cast<ConstValue>(v);
-        mImpl = &mI;
+    explicit BasicConstExpr(int64_t v) {
+        mI.v = static_cast<typename T::Value>(v);
+        this->mImpl = &mI;
     }
-    ~ConstExpr() noexcept override = default;
+    ~BasicConstExpr() noexcept override = default;
 };
 
-class ConstBuilder : public nvinfer1::IExprBuilder {
-    class Impl : public nvinfer1::apiv::VExprBuilder {
+template <class T>
+class BasicConstBuilder : public T::IBuilder {
+    class Impl : public BuilderImplBase<T> {
     public:
-        std::deque<ConstExpr>* pool = nullptr;
-        nvinfer1::IDimensionExpr const* constant(ConstValue v) override { return &pool->emplace_back(v); }
-        nvinfer1::IDimensionExpr const* operation(nvinfer1::DimensionOperation op, nvinfer1::IDimensionExpr const& a,
-                                                  nvinfer1::IDimensionExpr const& b) override {
+        std::deque<BasicConstExpr<T>>* pool = nullptr;
+        typename T::IExpr const* constant(typename T::Value v) override { return &pool->emplace_back(v); }
+        typename T::IExpr const* operation(nvinfer1::DimensionOperation op, typename T::IExpr const& a,
+                                           typename T::IExpr const& b) override {
             return &pool->emplace_back(evalDimensionOperation(op, a.getConstantValue(), b.getConstantValue()));
         }
-#if NV_TENSORRT_MAJOR >= 10
-        nvinfer1::IDimensionExpr const* declareSizeTensor(int32_t, nvinfer1::IDimensionExpr const&,
-                                                          nvinfer1::IDimensionExpr const&) override {
-            return nullptr;
-        }
-#endif
     } mI;
-    std::deque<ConstExpr> mPool;
+    std::deque<BasicConstExpr<T>> mPool;
 
 public:
-    ConstBuilder() {
+    BasicConstBuilder() {
         mI.pool = &mPool;
-        mImpl = &mI;
+        this->mImpl = &mI;
     }
-    ~ConstBuilder() noexcept override = default;
+    ~BasicConstBuilder() noexcept override = default;
 };
+
+// The headers' expression classes (TensorRT 10 and 11; 8.x/9.x when compiled against those headers,
+// as tools/check_v2_abi.sh does).
+#if NV_TENSORRT_MAJOR >= 10
+using HeaderExprTypes = ExprTypes<nvinfer1::IDimensionExpr, nvinfer1::apiv::VDimensionExpr, nvinfer1::IExprBuilder,
+                                  nvinfer1::apiv::VExprBuilder, int64_t, true>;
+#else
+using HeaderExprTypes = ExprTypes<nvinfer1::IDimensionExpr, nvinfer1::apiv::VDimensionExpr, nvinfer1::IExprBuilder,
+                                  nvinfer1::apiv::VExprBuilder, int32_t, false>;
+#endif
+using ConstExpr = BasicConstExpr<HeaderExprTypes>;
+using ConstBuilder = BasicConstBuilder<HeaderExprTypes>;
 
 }  // namespace testing
 }  // namespace trt

@@ -240,42 +240,8 @@ static std::vector<long> publicSlots() {
 }
 
 // An expression builder over constants with TensorRT 8.6's expression classes (abi86).
-class ConstExpr86 : public abi86::IDimensionExpr {
-    class Impl : public abi86::VDimensionExpr {
-    public:
-        int32_t v = 0;
-        bool isConstant() const override { return true; }
-        int32_t getConstantValue() const override { return v; }
-    } mI;
-
-public:
-    explicit ConstExpr86(int64_t v) {
-        mI.v = static_cast<int32_t>(v);
-        mImpl = &mI;
-    }
-    ~ConstExpr86() noexcept override = default;
-};
-
-class ConstBuilder86 : public abi86::IExprBuilder {
-    class Impl : public abi86::VExprBuilder {
-    public:
-        std::deque<ConstExpr86>* pool = nullptr;
-        abi86::IDimensionExpr const* constant(int32_t v) override { return &pool->emplace_back(v); }
-        abi86::IDimensionExpr const* operation(DimensionOperation op, abi86::IDimensionExpr const& a,
-                                               abi86::IDimensionExpr const& b) override {
-            return &pool->emplace_back(
-                testing::evalDimensionOperation(op, a.getConstantValue(), b.getConstantValue()));
-        }
-    } mI;
-    std::deque<ConstExpr86> mPool;
-
-public:
-    ConstBuilder86() {
-        mI.pool = &mPool;
-        mImpl = &mI;
-    }
-    ~ConstBuilder86() noexcept override = default;
-};
+using ConstBuilder86 = testing::BasicConstBuilder<testing::ExprTypes<
+    abi86::IDimensionExpr, abi86::VDimensionExpr, abi86::IExprBuilder, abi86::VExprBuilder, int32_t, false>>;
 
 // The TensorRT 8.6/9.x instantiation answers as the headers' one does, through 8.6's types.
 static void testV2Layout86(SortedWeightedPoolPluginLegacy& p10, std::vector<char> const& b10, DimsExprs const& o10) {
