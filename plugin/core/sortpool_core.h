@@ -299,21 +299,27 @@ SORTPOOL_HD float weighted_top_k(float* vals, int n, int k, const float* weights
 namespace detail {
 // Compile-time unrolled pieces (fold expressions rather than loops, so every compiler emits
 // straight-line code: a CPU compiler then vectorises the caller's loop over windows).
-template <int I, int N>
-SORTPOOL_HD void compare_exchange_desc(float (&v)[N]) {
-    if constexpr (I + 1 < N) {
-        const float a = v[I], b = v[I + 1];
-        v[I] = a > b ? a : b;
-        v[I + 1] = a > b ? b : a;
+// The compare-exchange of weighted_top_k_fixed: hi >= lo afterwards (NaN-free inputs; NaN is
+// checked separately).
+struct ExchangeDescending {
+    template <typename T>
+    SORTPOOL_HD void operator()(T& hi, T& lo) const {
+        const T a = hi, b = lo;
+        hi = a > b ? a : b;
+        lo = a > b ? b : a;
     }
+};
+template <int I, int N, typename T, typename Exchange>
+SORTPOOL_HD void compare_exchange_desc(T (&v)[N], const Exchange& exchange) {
+    if constexpr (I + 1 < N) exchange(v[I], v[I + 1]);
 }
-template <int Start, int N, int... Js>
-SORTPOOL_HD void odd_even_pass(float (&v)[N], std::integer_sequence<int, Js...>) {
-    (compare_exchange_desc<Start + 2 * Js, N>(v), ...);
+template <int Start, int N, typename T, typename Exchange, int... Js>
+SORTPOOL_HD void odd_even_pass(T (&v)[N], const Exchange& exchange, std::integer_sequence<int, Js...>) {
+    (compare_exchange_desc<Start + 2 * Js, N>(v, exchange), ...);
 }
-template <int N, int... Passes>
-SORTPOOL_HD void odd_even_sort_desc(float (&v)[N], std::integer_sequence<int, Passes...>) {
-    (odd_even_pass<(Passes & 1), N>(v, std::make_integer_sequence<int, N / 2>{}), ...);
+template <int N, typename T, typename Exchange, int... Passes>
+SORTPOOL_HD void odd_even_sort_desc(T (&v)[N], const Exchange& exchange, std::integer_sequence<int, Passes...>) {
+    (odd_even_pass<(Passes & 1), N>(v, exchange, std::make_integer_sequence<int, N / 2>{}), ...);
 }
 template <int N, int... Is>
 SORTPOOL_HD bool any_nan(const float (&v)[N], std::integer_sequence<int, Is...>) {
@@ -327,6 +333,14 @@ SORTPOOL_HD float weighted_sum_in_rank_order(const float (&v)[N], const float* w
 }
 }  // namespace detail
 
+// The sorting network of weighted_top_k_fixed (odd-even transposition, N passes), with the
+// caller's compare-exchange exchange(hi, lo): the CUDA kernel also runs it on pairs of float16
+// windows held in half2 registers.
+template <int N, typename T, typename Exchange>
+SORTPOOL_HD void sort_descending_network(T (&v)[N], const Exchange& exchange) {
+    detail::odd_even_sort_desc(v, exchange, std::make_integer_sequence<int, N>{});
+}
+
 // The same math for a window whose size is known at compile time and whose cells all lie inside
 // the input (no clipping): an odd-even transposition sorting network without branches, so a CPU
 // loop over output columns vectorises and GPU threads do not diverge. vals holds the N = KH*KW
@@ -336,7 +350,7 @@ template <int N, int K>
 SORTPOOL_HD float weighted_top_k_fixed(float (&vals)[N], const float* weights) {
     static_assert(K >= 1 && K <= N, "pool_range must be in [1, window cells]");
     const bool saw_nan = detail::any_nan(vals, std::make_integer_sequence<int, N>{});
-    detail::odd_even_sort_desc(vals, std::make_integer_sequence<int, N>{});
+    sort_descending_network(vals, detail::ExchangeDescending{});
     const float acc = detail::weighted_sum_in_rank_order(vals, weights, std::make_integer_sequence<int, K>{});
     return saw_nan ? quiet_nan() : acc;
 }

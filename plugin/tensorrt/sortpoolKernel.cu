@@ -166,16 +166,12 @@ __device__ __forceinline__ void twoWindowsHalf2(uint32_t a01, uint32_t a23, uint
     // {x.lo, y.lo} and {x.hi, y.hi}: one byte permute each.
     __half2 c[4] = {h2(__byte_perm(a01, a23, 0x5410)), h2(__byte_perm(a01, a23, 0x7632)),
                     h2(__byte_perm(b01, b23, 0x5410)), h2(__byte_perm(b01, b23, 0x7632))};
-    auto exchange = [&](int i, int j) {  // c[i] >= c[j] afterwards, per lane
-        const __half2 hi2 = __hmax2_nan(c[i], c[j]), lo2 = __hmin2_nan(c[i], c[j]);
-        c[i] = hi2;
-        c[j] = lo2;
-    };
-    // The core's odd-even transposition network for 4 cells.
-    exchange(0, 1); exchange(2, 3);
-    exchange(1, 2);
-    exchange(0, 1); exchange(2, 3);
-    exchange(1, 2);
+    // The core's sorting network, with a per-lane half2 compare-exchange.
+    sort_descending_network(c, [](__half2& hi, __half2& lo) {
+        const __half2 a = hi, b = lo;
+        hi = __hmax2_nan(a, b);
+        lo = __hmin2_nan(a, b);
+    });
     float rlo[K], rhi[K];
 #pragma unroll
     for (int i = 0; i < K; ++i) {
