@@ -47,7 +47,7 @@ void* const* offeredCreators() noexcept {
     list[kV3] = v3 ? static_cast<nvinfer1::IPluginCreatorInterface*>(&v3Creator()) : nullptr;
     switch (layout) {
     case V2Layout::kHeaders:
-    case V2Layout::kTrt11: list[kV2] = static_cast<nvinfer1::IPluginCreatorInterface*>(&v2Creator()); break;
+    case V2Layout::kTrt11: list[kV2] = static_cast<nvinfer1::IPluginCreator*>(&v2Creator()); break;
     case V2Layout::kTrt86: list[kV2] = static_cast<abi86::IPluginCreator*>(&v2Creator86()); break;
     default: list[kV2] = nullptr; break;
     }
@@ -61,8 +61,8 @@ nvinfer1::IPluginCreatorInterface* const* creatorList(int32_t* count) noexcept {
     *count = 0;
     // Only TensorRT 10+ calls getCreators; a TensorRT 8 creator never goes into this list.
     if (offered[kV3] == nullptr) return list;
-    for (int32_t i = 0; i < kCreatorCount; ++i)
-        if (offered[i] != nullptr) list[(*count)++] = static_cast<nvinfer1::IPluginCreatorInterface*>(offered[i]);
+    list[(*count)++] = static_cast<nvinfer1::IPluginCreatorInterface*>(offered[kV3]);
+    if (offered[kV2] != nullptr) list[(*count)++] = static_cast<nvinfer1::IPluginCreator*>(offered[kV2]);
     return list;
 }
 

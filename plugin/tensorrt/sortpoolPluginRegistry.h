@@ -7,8 +7,9 @@
 namespace sortpool {
 namespace trt {
 
-// The creators for the TensorRT runtime in this process, as that runtime receives them (TensorRT
-// 10+: IPluginCreatorInterface*, TensorRT 8.6: its IPluginCreator*), by index: kV3 is version "2"
+// The creators for the TensorRT runtime in this process, as that runtime receives them (kV3: an
+// IPluginCreatorInterface*; kV2: an IPluginCreator* of the headers, or for TensorRT 8.6/9.x an
+// abi86::IPluginCreator*, whose IPluginCreator that runtime sees), by index: kV3 is version "2"
 // (IPluginV3; TensorRT 10 and later), kV2 is version "1" (IPluginV2DynamicExt; the runtimes whose
 // layout v2LayoutForRuntime knows). An entry is null where that version is not offered; when no
 // TensorRT is loaded, the headers' layout is assumed. Process-lifetime objects.
