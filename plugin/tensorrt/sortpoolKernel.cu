@@ -23,6 +23,7 @@
 // float16 windows sorted two at a time in half2 registers) that only launchSortedWeightedPoolAs
 // runs until a GPU run shows them exact and faster (sortpoolKernel.h).
 #include "sortpoolKernel.h"
+#include "sortpoolHalf2Windows.h"
 
 #include <cuda_runtime.h>
 
@@ -151,39 +152,6 @@ constexpr int kRowMinBlocks = 4;
 // registers) keep their loop free of register spills (ptxas -v: 4 blocks spill 84-108 bytes) and
 // still have 1.5x the production kernel's loads in flight per SM.
 constexpr int kRowMinBlocksStaged = 3;
-
-// Two float16 windows at once: lane 0 holds the window of cells (a01.lo, a01.hi, b01.lo, b01.hi),
-// lane 1 the window of (a23.lo, a23.hi, b23.lo, b23.hi) (a = top row words, b = bottom row words).
-// The cells are sorted as exact half values with NaN-propagating half2 min/max (converting to
-// float32 is exact and keeps the order, so the ranks are the core's ranks; -0/+0 ties cannot change
-// a sum that starts at +0), and only the K kept ranks are converted and summed by the core's
-// weighted_sum_in_rank_order. A NaN cell ends as rank 0 of its lane (max with NaN is NaN), which
-// gives the core's NaN result.
-template <int K>
-__device__ __forceinline__ void twoWindowsHalf2(uint32_t a01, uint32_t a23, uint32_t b01, uint32_t b23,
-                                                const float (&wk)[K], float& lo, float& hi) {
-    auto h2 = [](uint32_t bits) { return *reinterpret_cast<__half2 const*>(&bits); };
-    // {x.lo, y.lo} and {x.hi, y.hi}: one byte permute each.
-    __half2 c[4] = {h2(__byte_perm(a01, a23, 0x5410)), h2(__byte_perm(a01, a23, 0x7632)),
-                    h2(__byte_perm(b01, b23, 0x5410)), h2(__byte_perm(b01, b23, 0x7632))};
-    // The core's sorting network, with a per-lane half2 compare-exchange.
-    sort_descending_network(c, [](__half2& hi, __half2& lo) {
-        const __half2 a = hi, b = lo;
-        hi = __hmax2_nan(a, b);
-        lo = __hmin2_nan(a, b);
-    });
-    float rlo[K], rhi[K];
-#pragma unroll
-    for (int i = 0; i < K; ++i) {
-        const float2 f = __half22float2(c[i]);
-        rlo[i] = f.x;
-        rhi[i] = f.y;
-    }
-    const float slo = detail::weighted_sum_in_rank_order(rlo, wk, std::make_integer_sequence<int, K>{});
-    const float shi = detail::weighted_sum_in_rank_order(rhi, wk, std::make_integer_sequence<int, K>{});
-    lo = rlo[0] != rlo[0] ? quiet_nan() : slo;
-    hi = rhi[0] != rhi[0] ? quiet_nan() : shi;
-}
 
 // The outputs of one vector of a row clipped by top/bottom padding (a / b: the unpacked cells of
 // the window rows, which were clamped to rows inside the input; pool_window only asks for those).

@@ -5,12 +5,14 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <deque>
 #include <string>
 #include <vector>
 
 #include "sortedWeightedPoolPlugin.h"
 #include "sortedWeightedPoolPluginLegacy.h"
+#include "sortpoolHalf2Windows.h"
 #include "tests/const_expr_builder.h"
 
 using namespace nvinfer1;
@@ -357,11 +359,64 @@ static void testV2Layouts() {
     testV2Layout86(p10, b10, o10);
 }
 
+// --- the experimental half2 window pair (sortpoolHalf2Windows.h) against the core -------------------
+// Every 4-cell window over a value set with NaN, +-inf, +-0, a subnormal, ties and the largest half,
+// paired with a random window, for every K: the pair's two results equal the core's
+// weighted_top_k_fixed<4, K> on the same cells, bit for bit (NaN results: the core's quiet NaN).
+template <int K>
+static void checkHalf2Windows(std::vector<uint16_t> const& values, std::mt19937& rng, long* compared) {
+    float w[K];
+    std::uniform_real_distribution<float> wd(-1.f, 1.f);
+    for (float& x : w) x = wd(rng);
+    const size_t n = values.size();
+    std::uniform_int_distribution<size_t> pick(0, n - 1);
+    auto bitsOf = [](float f) { uint32_t b; std::memcpy(&b, &f, 4); return b; };
+    for (size_t i0 = 0; i0 < n; ++i0)
+        for (size_t i1 = 0; i1 < n; ++i1)
+            for (size_t i2 = 0; i2 < n; ++i2)
+                for (size_t i3 = 0; i3 < n; ++i3) {
+                    // window 0 (lane lo): the enumerated cells; window 1 (lane hi): random cells.
+                    uint16_t const c0[4] = {values[i0], values[i1], values[i2], values[i3]};
+                    uint16_t const c1[4] = {values[pick(rng)], values[pick(rng)], values[pick(rng)], values[pick(rng)]};
+                    // Top row words hold the two windows' top cells, bottom row words the bottom ones.
+                    uint32_t const a01 = c0[0] | (uint32_t{c0[1]} << 16), a23 = c1[0] | (uint32_t{c1[1]} << 16);
+                    uint32_t const b01 = c0[2] | (uint32_t{c0[3]} << 16), b23 = c1[2] | (uint32_t{c1[3]} << 16);
+                    float lo = 0.f, hi = 0.f;
+                    twoWindowsHalf2<K>(a01, a23, b01, b23, w, lo, hi);
+                    float f0[4], f1[4];
+                    for (int c = 0; c < 4; ++c) {
+                        f0[c] = half_bits_to_float(c0[c]);
+                        f1[c] = half_bits_to_float(c1[c]);
+                    }
+                    float const want0 = weighted_top_k_fixed<4, K>(f0, w), want1 = weighted_top_k_fixed<4, K>(f1, w);
+                    CHECK(bitsOf(lo) == bitsOf(want0));
+                    CHECK(bitsOf(hi) == bitsOf(want1));
+                    if (bitsOf(lo) != bitsOf(want0) && gFailures < 10)
+                        std::fprintf(stderr, "  K=%d cells %04x %04x %04x %04x: half2 %08x, core %08x\n", K, c0[0], c0[1],
+                                     c0[2], c0[3], bitsOf(lo), bitsOf(want0));
+                    *compared += 2;
+                }
+}
+
+static void testHalf2Windows() {
+    // NaN (two payloads), -inf, -65504, -1, -0, +0, the smallest subnormal, 1, 1.5, 65504, +inf.
+    std::vector<uint16_t> const values = {0x7e00, 0xfc01, 0xfc00, 0xfbff, 0xbc00, 0x8000, 0x0000,
+                                          0x0001, 0x3c00, 0x3e00, 0x7bff, 0x7c00};
+    std::mt19937 rng(7);
+    long compared = 0;
+    checkHalf2Windows<1>(values, rng, &compared);
+    checkHalf2Windows<2>(values, rng, &compared);
+    checkHalf2Windows<3>(values, rng, &compared);
+    checkHalf2Windows<4>(values, rng, &compared);
+    std::printf("half2 window pairs compared with the core: %ld windows\n", compared);
+}
+
 int main() {
     testFields();
     testSerializationV1();
     testShapesAndFormats();
     testV2Layouts();
+    testHalf2Windows();
     std::printf("%d checks, %d failures\n", gChecks, gFailures);
     return gFailures == 0 ? 0 : 1;
 }
