@@ -50,6 +50,14 @@ constexpr Slots kSlots10{12, 14, 15, 0, 0};
 constexpr Slots kSlots11{8, 10, 11, 4, 4};
 constexpr Slots kSlots8{0, 2, 7, 0, 0};
 
+// The slot table of a TensorRT major version; nullptr for one this library does not know.
+Slots const* slotsForMajor(int32_t major) noexcept {
+    if (major >= 11) return &kSlots11;
+    if (major == 10) return &kSlots10;
+    if (major == 8 || major == 9) return &kSlots8;
+    return nullptr;
+}
+
 template <typename Fn>
 Fn slot(void* object, int index) {
     void** const vtable = *static_cast<void***>(object);
@@ -118,19 +126,17 @@ thread_local std::string tLastError;
 void logMessage(int32_t severity, std::string const& message) noexcept {
     try {
         TrtLibrary const& lib = trtLibrary();
+        Slots const* sl = slotsForMajor(lib.major);
         void* logger = nullptr;
         {
             std::lock_guard<std::mutex> lock(gLoggerMutex);
-            if (gLoggerFinder != nullptr && lib.major >= 10) {
-                Slots const& sl = lib.major >= 11 ? kSlots11 : kSlots10;  // setLoggerFinder: 10 and later
-                logger = slot<void* (*)(void*)>(gLoggerFinder, sl.findLogger)(gLoggerFinder);
-            }
+            if (gLoggerFinder != nullptr && sl != nullptr && lib.major >= 10)  // setLoggerFinder: 10 and later
+                logger = slot<void* (*)(void*)>(gLoggerFinder, sl->findLogger)(gLoggerFinder);
         }
         if (logger == nullptr && lib.getLogger != nullptr) logger = lib.getLogger();
-        if (logger != nullptr && lib.major >= 8) {
-            Slots const& sl = lib.major >= 11 ? kSlots11 : lib.major == 10 ? kSlots10 : kSlots8;
-            slot<void (*)(void*, int32_t, char const*)>(logger, sl.log)(logger, severity, message.c_str());
-        } else if (severity <= kSeverityError)
+        if (logger != nullptr && sl != nullptr)
+            slot<void (*)(void*, int32_t, char const*)>(logger, sl->log)(logger, severity, message.c_str());
+        else if (severity <= kSeverityError)
             std::fprintf(stderr, "[sortpool] %s\n", message.c_str());
     } catch (...) {
     }
@@ -177,24 +183,23 @@ V2Layout v2LayoutForRuntime() noexcept {
     return V2Layout::kNone;
 }
 
-int32_t abi86::reportedVersion() noexcept {
+namespace {
+// The loaded TensorRT's getInferLibVersion when it lies in [lowest, below), else `fallback`: the
+// version a plugin laid out for that TensorRT reports (getTensorRTVersion).
+int32_t loadedVersionWithin(int32_t lowest, int32_t below, int32_t fallback) noexcept {
     try {
         int32_t const v = trtLibrary().version;
-        return v >= 8600 && v < 10000 ? v : 8601;
+        return v >= lowest && v < below ? v : fallback;
     } catch (...) {
-        return 8601;
+        return fallback;
     }
 }
+}  // namespace
+
+int32_t abi86::reportedVersion() noexcept { return loadedVersionWithin(8600, 10000, 8601); }
 
 #if SORTPOOL_HAS_V2_ABI11
-int32_t abi11ReportedVersion() noexcept {
-    try {
-        int32_t const v = trtLibrary().version;
-        return v / 10000 == 11 ? v : 110000;
-    } catch (...) {
-        return 110000;
-    }
-}
+int32_t abi11ReportedVersion() noexcept { return loadedVersionWithin(110000, 120000, 110000); }
 #endif
 
 void* loadedPluginRegistry() noexcept {
@@ -210,14 +215,10 @@ namespace {
 // The slot table for the registry in hand: the loaded TensorRT's major version, or (nothing loaded,
 // e.g. a registry handed to sortpoolInitPlugins by a statically linked application) the headers'.
 Slots const* registrySlots(void** registry) noexcept {
-    int32_t major = runtimeMajorVersion();
+    int32_t const major = runtimeMajorVersion();
     if (*registry == nullptr) *registry = loadedPluginRegistry();
     if (*registry == nullptr) return nullptr;
-    if (major == 0) major = NV_TENSORRT_MAJOR;
-    if (major >= 11) return &kSlots11;
-    if (major == 10) return &kSlots10;
-    if (major == 8 || major == 9) return &kSlots8;
-    return nullptr;  // a layout this library does not know
+    return slotsForMajor(major == 0 ? NV_TENSORRT_MAJOR : major);
 }
 }  // namespace
 
