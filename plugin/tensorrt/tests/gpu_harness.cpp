@@ -86,27 +86,6 @@ PoolConfig configOf(Case const& cs, std::vector<float> const& weights) {
     return cfg;
 }
 
-// The plugin fields an ONNX parser would hand over for this case.
-struct CaseFields {
-    int32_t ks[2], st[2], pads[4], ceil, k;
-    std::vector<float> weights;
-    std::vector<PluginField> f;
-    PluginFieldCollection fc{};
-    CaseFields(Case const& cs, std::vector<float> const& w) : weights(w) {
-        ks[0] = cs.kh; ks[1] = cs.kw; st[0] = cs.sh; st[1] = cs.sw;
-        pads[0] = cs.pt; pads[1] = cs.pl; pads[2] = cs.pb; pads[3] = cs.pr;
-        ceil = cs.ceil; k = cs.k;
-        f.emplace_back("kernel_shape", ks, PluginFieldType::kINT32, 2);
-        f.emplace_back("strides", st, PluginFieldType::kINT32, 2);
-        f.emplace_back("pads", pads, PluginFieldType::kINT32, 4);
-        f.emplace_back("ceil_mode", &ceil, PluginFieldType::kINT32, 1);
-        f.emplace_back("pool_range", &k, PluginFieldType::kINT32, 1);
-        f.emplace_back("weights", weights.data(), PluginFieldType::kFLOAT32, static_cast<int32_t>(weights.size()));
-        fc.nbFields = static_cast<int32_t>(f.size());
-        fc.fields = f.data();
-    }
-};
-
 PluginTensorDesc desc(DataType t, Shape4 s) {
     PluginTensorDesc d{};
     d.dims.nbDims = 4;
@@ -179,7 +158,7 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
     cudaStream_t stream;
     CUDA_OK(cudaStreamCreate(&stream));
     PluginTensorDesc const in = desc(cs.type, Shape4{cs.n, cs.c, cs.h, cs.w}), out = desc(cs.type, y);
-    CaseFields fields(cs, weights);
+    FieldsToSerialize const fields(cfg);  // the fields an ONNX parser hands over
     int64_t bad = 0;
     std::vector<unsigned char> hy(static_cast<size_t>(outCount) * es);
 
@@ -222,7 +201,7 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
             }
         } else if (version == 1) {
             SortedWeightedPoolPluginLegacyCreator creator;
-            IPluginV2* base = creator.createPlugin("h", &fields.fc);
+            IPluginV2* base = creator.createPlugin("h", fields.collection());
             auto* p = static_cast<IPluginV2DynamicExt*>(base);
             DynamicPluginTensorDesc din{}, dout{};
             din.desc = in; din.min = din.max = din.opt = in.dims;
@@ -238,7 +217,7 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
             if (p) p->destroy();
         } else {
             SortedWeightedPoolPluginCreator creator;
-            IPluginV3* built = creator.createPlugin("h", &fields.fc, TensorRTPhase::kRUNTIME);
+            IPluginV3* built = creator.createPlugin("h", fields.collection(), TensorRTPhase::kRUNTIME);
             IPluginV3* p = built ? static_cast<IPluginV3OneRuntime*>(
                                        built->getCapabilityInterface(PluginCapabilityType::kRUNTIME))
                                        ->attachToContext(nullptr)
@@ -373,9 +352,10 @@ int bench() {
             if (i >= 2) copyMs.push_back(ms);
         }
         Case cs{x.n, x.c, x.h, x.w, 2, 2, 2, 2, 0, 0, 0, 0, 0, 4, false, t};
-        CaseFields fields(cs, {0.4f, 0.3f, 0.2f, 0.1f});
+        PoolConfig const cfg = configOf(cs, {0.4f, 0.3f, 0.2f, 0.1f});
+        FieldsToSerialize const fields(cfg);
         SortedWeightedPoolPluginCreator creator;
-        IPluginV3* built = creator.createPlugin("b", &fields.fc, TensorRTPhase::kRUNTIME);
+        IPluginV3* built = creator.createPlugin("b", fields.collection(), TensorRTPhase::kRUNTIME);
         IPluginV3* p = static_cast<IPluginV3OneRuntime*>(built->getCapabilityInterface(PluginCapabilityType::kRUNTIME))
                            ->attachToContext(nullptr);
         auto* rt = static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
@@ -393,7 +373,7 @@ int bench() {
             if (i >= 2) kernelMs.push_back(ms);
         }
         PoolLaunch pl;
-        pl.geometry = configOf(cs, fields.weights).geometry;
+        pl.geometry = cfg.geometry;
         pl.in = x; pl.out = y; pl.x = dx;
         pl.type = t == DataType::kFLOAT ? ElementType::kFloat32 : ElementType::kFloat16;
         KernelVariant const v = selectKernelVariant(pl);
@@ -411,8 +391,8 @@ int bench() {
         // The experimental row variants on the same tensors, timed the same way (not selected by
         // the plugin; see sortpoolKernel.h).
         pl.y = dy;
-        pl.inline_count = static_cast<int32_t>(fields.weights.size());
-        for (size_t i = 0; i < fields.weights.size(); ++i) pl.inline_weights[i] = fields.weights[i];
+        pl.inline_count = static_cast<int32_t>(cfg.weights.size());
+        for (size_t i = 0; i < cfg.weights.size(); ++i) pl.inline_weights[i] = cfg.weights[i];
         for (KernelVariant ev : kExperimental) {
             if (ev == KernelVariant::kRows2x2Half2Sort && t != DataType::kHALF) continue;
             std::vector<float> evMs;
