@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from toolchain import nvcc_present
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PROBE = HERE / "_trt_probe.py"
@@ -121,7 +123,7 @@ def _compile(tmp_dir: Path, sanitized: bool) -> Path:
     if lib is None:
         if sanitized:
             pytest.skip("no build/sanitize (tools/sanitize_and_fuzz.sh makes it)")
-        if shutil.which("nvcc") or Path("/usr/local/cuda/bin/nvcc").exists():
+        if nvcc_present():
             pytest.fail("libsortpool_trt_plugin_static.a was not found under build/, but nvcc is present")
         pytest.skip("TensorRT plugin not built (no nvcc)")
     build = lib.parents[2]

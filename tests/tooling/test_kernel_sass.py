@@ -3,18 +3,19 @@ GPU (plugin/tensorrt/gpu_verified.txt): a change to them must go through tools/g
 GPU before the record moves. Experimental kernels that are new since then are allowed (listed)."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from toolchain import nvcc_present
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_production_kernels_match_the_gpu_verified_revision():
-    if shutil.which("nvcc") is None and not Path("/usr/local/cuda/bin/nvcc").exists():
+    if not nvcc_present():
         pytest.skip("no nvcc: the TensorRT plugin and its kernels are not built on this machine")
     proc = subprocess.run([sys.executable, str(REPO / "tools" / "kernel_sass.py")], capture_output=True, text=True,
                           timeout=600)

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from toolchain import nvcc_present
+
 REPO = Path(__file__).resolve().parents[2]
 LIB_NAME = "libsortpool_trt_plugin.so"
-
-
-def _nvcc_present() -> bool:
-    return shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").exists()
 
 
 def find_plugin_library() -> str | None:
@@ -46,7 +43,7 @@ def v2_abi_checker() -> str:
             if Path(p).parts[-4] not in ("sanitize", "fuzz")]
     if hits:
         return max(hits, key=os.path.getmtime)
-    if _nvcc_present():
+    if nvcc_present():
         pytest.fail(f"{name} was not found under build/*/plugin/tensorrt/, but nvcc is present, so it should "
                     "have been built")
     pytest.skip(f"{name} not built: no nvcc on this machine")
@@ -68,7 +65,7 @@ def trt():
 def plugin_path():
     path = find_plugin_library()
     if path is None or not Path(path).exists():
-        if _nvcc_present():
+        if nvcc_present():
             pytest.fail(f"{LIB_NAME} was not found (SORTPOOL_TRT_PLUGIN={os.environ.get('SORTPOOL_TRT_PLUGIN')!r}), "
                         "but nvcc is present, so it should have been built: cmake --build <build dir>")
         pytest.skip(f"{LIB_NAME} not built: no nvcc on this machine")
