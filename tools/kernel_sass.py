@@ -52,23 +52,33 @@ def find_tool(name: str) -> str | None:
 
 
 def sass(source_root: Path, nvcc: str, cuobjdump: str, work: Path) -> dict[str, list[str]]:
-    """Kernel name (without the per-file anonymous-namespace tag) -> instructions without addresses."""
+    """Kernel name (demangled, without anonymous namespaces) -> instructions without addresses."""
     obj = work / "kernel.o"
     cmd = [nvcc, *NVCC_FLAGS, "-I", str(source_root / "plugin" / "core"), "-I", str(source_root / "plugin" / "tensorrt"),
            "-c", str(source_root / KERNEL), "-o", str(obj)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     # nvdisasm must sit next to cuobjdump (cuobjdump calls it for -sass).
     out = subprocess.run([cuobjdump, "-sass", str(obj)], check=True, capture_output=True, text=True).stdout
+    blocks = re.split(r"\n\s*Function : ", out)[1:]
+    if not blocks:
+        raise RuntimeError(f"cuobjdump printed no kernels for {source_root / KERNEL}")
+    names = readable_names([block.split("\n", 1)[0].strip() for block in blocks])
     kernels = {}
-    for block in re.split(r"\n\s*Function : ", out)[1:]:
-        name = block.split("\n", 1)[0].strip()
-        name = re.sub(r"_GLOBAL__N__\w+?_cu_[0-9a-f]+", "", name)
+    for name, block in zip(names, blocks):
         code = [re.sub(r"0x[0-9a-f]+", "ADDR", m.group(1).strip())
                 for m in re.finditer(r"/\*[0-9a-f]{4,6}\*/\s+(.*?);", block)]
         kernels[name] = code
-    if not kernels:
-        raise RuntimeError(f"cuobjdump printed no kernels for {source_root / KERNEL}")
     return kernels
+
+
+def readable_names(mangled: list[str]) -> list[str]:
+    """Demangled kernel names without anonymous namespaces: which file-local namespace a kernel or
+    one of its template arguments sits in is not part of what the kernel computes."""
+    out = subprocess.run(["c++filt"], input="\n".join(mangled) + "\n", check=True, capture_output=True,
+                         text=True).stdout.splitlines()
+    if len(out) != len(mangled):
+        raise RuntimeError("c++filt returned a different number of names")
+    return [line.replace("(anonymous namespace)::", "") for line in out]
 
 
 def checkout(revision: str, dest: Path) -> None:
@@ -85,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     base = args.base or recorded_revision()
     nvcc, cuobjdump = find_tool("nvcc"), find_tool("cuobjdump")
-    if nvcc is None or cuobjdump is None or find_tool("nvdisasm") is None:
-        print("kernel_sass: needs nvcc, cuobjdump and nvdisasm (pip install -r requirements/dev.txt)")
+    if nvcc is None or cuobjdump is None or find_tool("nvdisasm") is None or shutil.which("c++filt") is None:
+        print("kernel_sass: needs nvcc, cuobjdump and nvdisasm (pip install -r requirements/dev.txt) and c++filt "
+              "(binutils)")
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

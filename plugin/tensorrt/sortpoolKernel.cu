@@ -20,10 +20,13 @@
 //   K          pool_range as a compile-time constant for the kPair path (1..4), 0 otherwise
 // and sortedWeightedPool2x2RowKernel, a warp per output row, for full-width 2x2 stride-2 pooling,
 // with two experimental variants (kUnroll = 2: two 16-byte vectors per lane in flight; kHalf2Sort:
-// float16 windows sorted two at a time in half2 registers) that only launchSortedWeightedPoolAs
-// runs until a GPU run shows them exact and faster (sortpoolKernel.h).
+// float16 windows sorted two at a time in half2 registers), and the experimental
+// sortedWeightedPool2x2FlatKernel (the same work as one flat list of vectors, for launches without
+// a clipped row). launchSortedWeightedPoolAs runs the experimental ones until a GPU run shows them
+// exact and faster (sortpoolKernel.h). The 2x2 kernels' vector loads, unpacking and per-vector
+// math are in sortpoolRowVectors.h.
 #include "sortpoolKernel.h"
-#include "sortpoolHalf2Windows.h"
+#include "sortpoolRowVectors.h"
 
 #include <cuda_runtime.h>
 
@@ -33,49 +36,6 @@
 namespace sortpool {
 namespace trt {
 namespace {
-
-struct Float32Storage {
-    using T = float;
-    using Pair = float2;  // two elements, one load
-    using Vec = float4;   // 16 bytes = 4 elements, one load
-    using Out = float2;   // the outputs of one Vec of both window rows: 2 elements, one store
-    static constexpr int kVecElems = 4;
-    static __device__ __forceinline__ float toFloat(float v) { return v; }
-    static __device__ __forceinline__ float fromFloat(float v) { return v; }
-    static __device__ __forceinline__ void split(Pair p, float& a, float& b) { a = p.x; b = p.y; }
-    static __device__ __forceinline__ void unpack(Vec q, float (&v)[4]) {
-        v[0] = q.x; v[1] = q.y; v[2] = q.z; v[3] = q.w;
-    }
-    static __device__ __forceinline__ Out pack(float const (&o)[2]) { return make_float2(o[0], o[1]); }
-};
-
-// 16-bit storage (IEEE half or bfloat16 bits): ToFloat / FromFloat are the core's conversions.
-template <float (*ToFloat)(uint16_t), uint16_t (*FromFloat)(float)>
-struct Bits16Storage {
-    using T = uint16_t;
-    using Pair = uint32_t;  // two elements, one load (element 0 in the low half: little endian)
-    using Vec = uint4;      // 16 bytes = 8 elements, one load
-    using Out = uint2;      // the outputs of one Vec of both window rows: 4 elements, one store
-    static constexpr int kVecElems = 8;
-    static __device__ __forceinline__ float toFloat(uint16_t v) { return ToFloat(v); }
-    static __device__ __forceinline__ uint16_t fromFloat(float v) { return FromFloat(v); }
-    static __device__ __forceinline__ void split(Pair p, float& a, float& b) {
-        a = ToFloat(static_cast<uint16_t>(p & 0xffffu));
-        b = ToFloat(static_cast<uint16_t>(p >> 16));
-    }
-    static __device__ __forceinline__ void unpack(Vec q, float (&v)[8]) {
-        split(q.x, v[0], v[1]);
-        split(q.y, v[2], v[3]);
-        split(q.z, v[4], v[5]);
-        split(q.w, v[6], v[7]);
-    }
-    static __device__ __forceinline__ uint32_t pack2(float a, float b) {
-        return static_cast<uint32_t>(FromFloat(a)) | (static_cast<uint32_t>(FromFloat(b)) << 16);
-    }
-    static __device__ __forceinline__ Out pack(float const (&o)[4]) { return make_uint2(pack2(o[0], o[1]), pack2(o[2], o[3])); }
-};
-using Float16Storage = Bits16Storage<half_bits_to_float, float_to_half_bits>;
-using BFloat16Storage = Bits16Storage<bfloat16_bits_to_float, float_to_bfloat16_bits>;
 
 template <typename Storage, int MaxCells, bool kPair, int K, typename Index>
 __global__ void __launch_bounds__(256) sortedWeightedPoolKernel(__grid_constant__ const PoolLaunch p) {
@@ -249,6 +209,9 @@ __global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY, kUnroll > 1 ? kRow
                 if (v >= vecs_per_row) continue;  // (not break: the loop must stay fully unrolled)
                 float o[kOuts];
                 if (kUnroll > 1 || inside) {
+                    // The block of vectorPairOutputs, written out: calling it here gives the 16-bit
+                    // production kernels another register allocation (tools/kernel_sass.py), and
+                    // they stay as last run on a GPU until the next GPU check.
                     if constexpr (kHalf2Sort) {
                         twoWindowsHalf2<K>(qa[u].x, qa[u].y, qb[u].x, qb[u].y, wk, o[0], o[1]);
                         twoWindowsHalf2<K>(qa[u].z, qa[u].w, qb[u].z, qb[u].w, wk, o[2], o[3]);
@@ -272,6 +235,25 @@ __global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY, kUnroll > 1 ? kRow
             }
         }
     }
+}
+
+// The flat form of the clip-free full-width 2x2 path (FlatRowPairs, sortpoolRowVectors.h): a
+// grid-stride loop over all output vectors, kUnroll per thread and step. Experimental (see
+// sortpoolKernel.h). Shared weights only: one set of K weights per thread, in registers.
+constexpr int kFlatThreads = 256;
+constexpr int kFlatMinBlocks = 4;  // 64 registers, as the row kernel
+
+template <typename Storage, int K, int kUnroll, bool kHalf2Sort>
+__global__ void __launch_bounds__(kFlatThreads, kFlatMinBlocks)
+    sortedWeightedPool2x2FlatKernel(__grid_constant__ const PoolLaunch p, const FlatRowPairs f) {
+    float const* w = p.inline_count > 0 ? p.inline_weights : p.device_weights;
+    float wk[K];
+#pragma unroll
+    for (int i = 0; i < K; ++i) wk[i] = w[i];
+    flatRowPairsThread<Storage, K, kUnroll, kHalf2Sort>(static_cast<typename Storage::Vec const*>(p.x),
+                                                        static_cast<typename Storage::Out*>(p.y), f, wk,
+                                                        static_cast<int64_t>(blockIdx.x) * kFlatThreads + threadIdx.x,
+                                                        static_cast<int64_t>(gridDim.x) * kFlatThreads);
 }
 
 constexpr int kThreads = 256;
@@ -309,6 +291,28 @@ cudaError_t launchRows2x2(PoolLaunch const& p, cudaStream_t stream) {
     }
 }
 
+template <typename Storage, int K, bool kHalf2Sort>
+cudaError_t launchFlat(PoolLaunch const& p, cudaStream_t stream) {
+    constexpr int kUnroll = 2;
+    const FlatRowPairs f(p.out.n * p.out.c * p.out.h, p.out.w / (Storage::kVecElems / 2));
+    const int64_t perBlock = int64_t{kFlatThreads} * kUnroll;
+    const int64_t blocks64 = (f.vectors + perBlock - 1) / perBlock;
+    const unsigned blocks = static_cast<unsigned>(blocks64 < kMaxBlocks ? blocks64 : kMaxBlocks);
+    sortedWeightedPool2x2FlatKernel<Storage, K, kUnroll, kHalf2Sort><<<blocks, kFlatThreads, 0, stream>>>(p, f);
+    return cudaGetLastError();
+}
+
+template <typename Storage, bool kHalf2Sort = false>
+cudaError_t launchFlat2x2(PoolLaunch const& p, cudaStream_t stream) {
+    switch (p.geometry.pool_range) {
+    case 1: return launchFlat<Storage, 1, kHalf2Sort>(p, stream);
+    case 2: return launchFlat<Storage, 2, kHalf2Sort>(p, stream);
+    case 3: return launchFlat<Storage, 3, kHalf2Sort>(p, stream);
+    case 4: return launchFlat<Storage, 4, kHalf2Sort>(p, stream);
+    default: return cudaErrorInvalidValue;  // parse_attributes guarantees 1 <= k <= 4 here
+    }
+}
+
 // The 2x2 fast path with pool_range fixed at compile time.
 template <typename Storage>
 cudaError_t launchPair2x2(PoolLaunch const& p, int64_t total, bool small, cudaStream_t stream) {
@@ -336,8 +340,10 @@ cudaError_t launchTyped(PoolLaunch const& p, int64_t total, bool small, cudaStre
 template <typename Storage>
 cudaError_t launchExperimental(PoolLaunch const& p, KernelVariant v, cudaStream_t stream) {
     if (v == KernelVariant::kRows2x2Unroll2) return launchRows2x2<Storage, 2, false>(p, stream);
+    if (v == KernelVariant::kFlat2x2) return launchFlat2x2<Storage>(p, stream);
     if constexpr (std::is_same<Storage, Float16Storage>::value) {
         if (v == KernelVariant::kRows2x2Half2Sort) return launchRows2x2<Storage, 2, true>(p, stream);
+        if (v == KernelVariant::kFlat2x2Half2Sort) return launchFlat2x2<Storage, true>(p, stream);
     }
     return cudaErrorInvalidValue;
 }
@@ -360,12 +366,23 @@ KernelVariant selectKernelVariant(PoolLaunch const& p) {
     return cells <= 16 ? KernelVariant::kCells16 : KernelVariant::kCells64;
 }
 
+bool experimentalVariantApplies(PoolLaunch const& p, KernelVariant variant) {
+    // The row path's preconditions (full-width 2x2 stride 2, alignment) are what selects it.
+    if (selectKernelVariant(p) != KernelVariant::kRows2x2) return false;
+    const bool half = p.type == ElementType::kFloat16;
+    const bool clipFree = p.geometry.pad_top == 0 && p.in.h == 2 * p.out.h && p.channel_weight_stride == 0;
+    switch (variant) {
+    case KernelVariant::kRows2x2Unroll2: return true;
+    case KernelVariant::kRows2x2Half2Sort: return half;
+    case KernelVariant::kFlat2x2: return clipFree;
+    case KernelVariant::kFlat2x2Half2Sort: return clipFree && half;
+    default: return false;
+    }
+}
+
 cudaError_t launchSortedWeightedPoolAs(PoolLaunch const& p, KernelVariant variant, cudaStream_t stream) {
     const int64_t total = p.out.n * p.out.c * p.out.h * p.out.w;
-    if (variant != KernelVariant::kRows2x2Unroll2 && variant != KernelVariant::kRows2x2Half2Sort)
-        return cudaErrorInvalidValue;
-    // The row path's preconditions (full-width 2x2 stride 2, alignment) are what selects it.
-    if (selectKernelVariant(p) != KernelVariant::kRows2x2) return cudaErrorInvalidValue;
+    if (!experimentalVariantApplies(p, variant)) return cudaErrorInvalidValue;
     if (total <= 0) return cudaSuccess;
     if (p.inline_count <= 0 && p.device_weights == nullptr) return cudaErrorInvalidValue;
     switch (p.type) {

@@ -38,22 +38,31 @@ struct PoolLaunch {
 };
 
 // Which kernel variant a launch uses (exposed for tests and the benchmark's report).
-// kRows2x2Unroll2 and kRows2x2Half2Sort are experimental forms of kRows2x2 (two 16-byte vectors
-// per lane in flight; float16 only: windows sorted two at a time as half2): selectKernelVariant
-// never picks them. They exist to be checked and timed on a GPU (the GPU harness and its
-// benchmark) before one of them replaces kRows2x2; docs/benchmarks.md has the state.
+// The variants from kRows2x2Unroll2 on are experimental forms of kRows2x2, and
+// selectKernelVariant never picks them:
+//   kRows2x2Unroll2    a warp per output row, two 16-byte vectors of each window row per lane in flight
+//   kRows2x2Half2Sort  the same, float16 windows sorted two at a time as half2
+//   kFlat2x2           one flat list of output vectors over all rows (any row width keeps every lane
+//                      busy), two per thread in flight; no clipped row, shared weights
+//   kFlat2x2Half2Sort  the same, float16 windows sorted as half2
+// They exist to be checked and timed on a GPU (the GPU harness and its benchmark) before one of
+// them replaces kRows2x2; docs/benchmarks.md has the state.
 enum class KernelVariant : int32_t {
     kPair2x2 = 0, kCells4 = 1, kCells16 = 2, kCells64 = 3, kRows2x2 = 4,
-    kRows2x2Unroll2 = 5, kRows2x2Half2Sort = 6
+    kRows2x2Unroll2 = 5, kRows2x2Half2Sort = 6, kFlat2x2 = 7, kFlat2x2Half2Sort = 8
 };
 KernelVariant selectKernelVariant(PoolLaunch const& p);
+
+// Whether an experimental variant can run this launch: the row path's preconditions, plus float16
+// for the half2 sort, plus pad_top = 0, H = 2 H_out and shared weights for the flat variants.
+bool experimentalVariantApplies(PoolLaunch const& p, KernelVariant variant);
 
 // Enqueues the kernel on `stream`. Returns cudaSuccess or the launch error (never synchronises).
 // An empty output launches nothing.
 cudaError_t launchSortedWeightedPool(PoolLaunch const& p, cudaStream_t stream);
 
-// Enqueues one of the experimental variants for a launch that selectKernelVariant sends to
-// kRows2x2; cudaErrorInvalidValue for any other launch or variant (kRows2x2Half2Sort: float16 only).
+// Enqueues one of the experimental variants where experimentalVariantApplies; otherwise
+// cudaErrorInvalidValue.
 cudaError_t launchSortedWeightedPoolAs(PoolLaunch const& p, KernelVariant variant, cudaStream_t stream);
 
 }  // namespace trt

@@ -12,7 +12,10 @@
 
 #include "sortedWeightedPoolPlugin.h"
 #include "sortedWeightedPoolPluginLegacy.h"
+#include "reference_window.h"
 #include "sortpoolHalf2Windows.h"
+#include "sortpoolKernel.h"
+#include "sortpoolRowVectors.h"
 #include "tests/const_expr_builder.h"
 
 using namespace nvinfer1;
@@ -411,12 +414,157 @@ static void testHalf2Windows() {
     std::printf("half2 window pairs compared with the core: %ld windows\n", compared);
 }
 
+// --- the experimental flat 2x2 kernel (sortpoolRowVectors.h, sortpoolDivide.h) on the host -------------
+// DivideByConstant against the `/` operator: small divisors, powers of two and their neighbours up to
+// 2^63, random 64-bit divisors; numerators at 0, around multiples of the divisor, at the top of the
+// range, and random.
+static void testDivideByConstant() {
+    std::mt19937_64 rng(11);
+    std::vector<uint64_t> divisors;
+    for (uint64_t d = 1; d <= 300; ++d) divisors.push_back(d);
+    for (int b = 1; b < 64; ++b)
+        for (int64_t delta : {-1, 0, 1}) divisors.push_back((uint64_t{1} << b) + static_cast<uint64_t>(delta));
+    divisors.push_back(~uint64_t{0});
+    for (int i = 0; i < 200; ++i) divisors.push_back(rng() >> (rng() % 64) | 1);
+    long compared = 0, wrong = 0;
+    for (uint64_t d : divisors) {
+        DivideByConstant const div(d);
+        std::vector<uint64_t> numerators = {0, 1, d - 1, d, d + 1, 2 * d - 1, 2 * d, ~uint64_t{0}, ~uint64_t{0} - 1,
+                                            uint64_t{1} << 63, (uint64_t{1} << 63) - 1, ~uint64_t{0} / d * d,
+                                            ~uint64_t{0} / d * d - 1};
+        for (int i = 0; i < 2000; ++i) numerators.push_back(rng() >> (rng() % 64));
+        for (uint64_t n : numerators) {
+            ++compared;
+            if (div.quotient(n) != n / d && wrong++ < 5)
+                std::fprintf(stderr, "  %llu / %llu: got %llu\n", (unsigned long long)n, (unsigned long long)d,
+                             (unsigned long long)div.quotient(n));
+        }
+    }
+    CHECK(wrong == 0);
+    std::printf("DivideByConstant: %ld quotients, %ld wrong\n", compared, wrong);
+}
+
+// Which launches the flat variants take: the row path's, with no clipped row (pad_top = 0, H = 2 H_out)
+// and shared weights; the half2 sort for float16 only.
+static void testFlatVariantPreconditions() {
+    alignas(16) static unsigned char buffer[64];
+    auto launch = [&](ElementType t, int64_t h, int64_t padTop, int64_t hOut, int64_t weightStride) {
+        PoolLaunch p;
+        p.geometry.kernel_h = p.geometry.kernel_w = p.geometry.stride_h = p.geometry.stride_w = 2;
+        p.geometry.pad_top = padTop;
+        p.geometry.pool_range = 4;
+        p.in = Shape4{2, 3, h, 16};
+        p.out = Shape4{2, 3, hOut, 8};
+        p.type = t;
+        p.channel_weight_stride = weightStride;
+        p.x = buffer;
+        p.y = buffer;
+        return p;
+    };
+    CHECK(experimentalVariantApplies(launch(ElementType::kFloat16, 8, 0, 4, 0), KernelVariant::kFlat2x2));
+    CHECK(experimentalVariantApplies(launch(ElementType::kFloat16, 8, 0, 4, 0), KernelVariant::kFlat2x2Half2Sort));
+    CHECK(experimentalVariantApplies(launch(ElementType::kFloat32, 8, 0, 4, 0), KernelVariant::kFlat2x2));
+    CHECK(experimentalVariantApplies(launch(ElementType::kBFloat16, 8, 0, 4, 0), KernelVariant::kFlat2x2));
+    CHECK(!experimentalVariantApplies(launch(ElementType::kFloat32, 8, 0, 4, 0), KernelVariant::kFlat2x2Half2Sort));
+    CHECK(!experimentalVariantApplies(launch(ElementType::kBFloat16, 8, 0, 4, 0), KernelVariant::kFlat2x2Half2Sort));
+    CHECK(!experimentalVariantApplies(launch(ElementType::kFloat16, 9, 0, 4, 0), KernelVariant::kFlat2x2));  // row 8 unused
+    CHECK(!experimentalVariantApplies(launch(ElementType::kFloat16, 7, 0, 4, 0), KernelVariant::kFlat2x2));  // last row clipped
+    CHECK(!experimentalVariantApplies(launch(ElementType::kFloat16, 8, 1, 5, 0), KernelVariant::kFlat2x2));  // top padding
+    CHECK(!experimentalVariantApplies(launch(ElementType::kFloat16, 8, 0, 4, 4), KernelVariant::kFlat2x2));  // per channel
+    CHECK(experimentalVariantApplies(launch(ElementType::kFloat16, 8, 0, 4, 4), KernelVariant::kRows2x2Unroll2));
+    CHECK(!experimentalVariantApplies(launch(ElementType::kFloat16, 8, 0, 4, 0), KernelVariant::kRows2x2));
+}
+
+// Every thread of a grid of `threads` threads runs flatRowPairsThread on the host over a random
+// N x C x H x W input (many ties, NaN, +-inf) with W = 2 W_out, H = 2 H_out; each output is compared
+// with the naive reference (reference_window.h). Grids smaller and larger than the work cover the
+// grid-stride loop, the unrolled step and its tail.
+template <typename Storage, int K, bool kHalf2Sort>
+static void checkFlatGrid(Shape4 x, int64_t threads, std::mt19937& rng, long* compared) {
+    using Vec = typename Storage::Vec;
+    using Out = typename Storage::Out;
+    using T = typename Storage::T;
+    constexpr int64_t kOuts = Storage::kVecElems / 2;
+    Shape4 const y{x.n, x.c, x.h / 2, x.w / 2};
+    int64_t const inCount = x.n * x.c * x.h * x.w, outCount = y.n * y.c * y.h * y.w;
+    std::vector<Vec> in(static_cast<size_t>(inCount / Storage::kVecElems));
+    std::vector<Out> out(static_cast<size_t>(outCount / kOuts));
+    T* xs = reinterpret_cast<T*>(in.data());
+    std::uniform_int_distribution<int> vd(-6, 6), special(0, 99);
+    std::vector<float> plane(static_cast<size_t>(inCount));
+    for (int64_t i = 0; i < inCount; ++i) {
+        int const s = special(rng);
+        float const v = s == 0 ? std::nanf("") : s == 1 ? INFINITY : s == 2 ? -INFINITY : vd(rng) * 0.375f;
+        xs[i] = Storage::fromFloat(v);
+        plane[static_cast<size_t>(i)] = Storage::toFloat(xs[i]);
+    }
+    std::memset(out.data(), 0xa5, out.size() * sizeof(Out));
+    float wk[K];
+    std::uniform_real_distribution<float> wd(-1.f, 1.f);
+    for (float& w : wk) w = wd(rng);
+
+    FlatRowPairs const f(y.n * y.c * y.h, y.w / kOuts);
+    for (int64_t t = 0; t < threads; ++t)
+        flatRowPairsThread<Storage, K, 2, kHalf2Sort>(in.data(), out.data(), f, wk, t, threads);
+
+    PoolGeometry g;
+    g.kernel_h = g.kernel_w = g.stride_h = g.stride_w = 2;
+    T const* ys = reinterpret_cast<T const*>(out.data());
+    long wrong = 0;
+    for (int64_t nc = 0; nc < y.n * y.c; ++nc) {
+        std::vector<float> const one(plane.begin() + nc * x.h * x.w, plane.begin() + (nc + 1) * x.h * x.w);
+        for (int64_t oh = 0; oh < y.h; ++oh)
+            for (int64_t ow = 0; ow < y.w; ++ow) {
+                float const want = sortpool_test::weighted_sorted_cells(
+                    sortpool_test::window_cells(one, x.h, x.w, g, oh, ow), K, wk);
+                T const wantBits = Storage::fromFloat(want), got = ys[(nc * y.h + oh) * y.w + ow];
+                float const gotF = Storage::toFloat(got), wantF = Storage::toFloat(wantBits);
+                bool const ok = std::memcmp(&got, &wantBits, sizeof(T)) == 0 || (gotF != gotF && wantF != wantF) ||
+                                (gotF == 0.f && wantF == 0.f);
+                if (!ok && wrong++ < 3)
+                    std::fprintf(stderr, "  flat K=%d half2=%d %lldx%lldx%lldx%lld grid %lld: out (%lld,%lld,%lld) = %g, "
+                                 "reference %g\n", K, int{kHalf2Sort}, (long long)x.n, (long long)x.c, (long long)x.h,
+                                 (long long)x.w, (long long)threads, (long long)nc, (long long)oh, (long long)ow,
+                                 gotF, wantF);
+                ++*compared;
+            }
+    }
+    CHECK(wrong == 0);
+}
+
+template <typename Storage, bool kHalf2Sort>
+static void checkFlatGrids(std::mt19937& rng, long* compared) {
+    // W multiple of 8: one input row is a whole number of 16-byte vectors for every type.
+    Shape4 const shapes[] = {{1, 1, 2, 8}, {2, 3, 6, 8}, {1, 5, 4, 24}, {3, 2, 10, 40}, {2, 3, 8, 264}};
+    for (Shape4 const& s : shapes)
+        for (int64_t threads : {1, 3, 32, 37, 256, 4096}) {
+            checkFlatGrid<Storage, 1, kHalf2Sort>(s, threads, rng, compared);
+            checkFlatGrid<Storage, 2, kHalf2Sort>(s, threads, rng, compared);
+            checkFlatGrid<Storage, 3, kHalf2Sort>(s, threads, rng, compared);
+            checkFlatGrid<Storage, 4, kHalf2Sort>(s, threads, rng, compared);
+        }
+}
+
+static void testFlatKernelOnHost() {
+    std::mt19937 rng(5);
+    long compared = 0;
+    checkFlatGrids<Float32Storage, false>(rng, &compared);
+    checkFlatGrids<Float16Storage, false>(rng, &compared);
+    checkFlatGrids<Float16Storage, true>(rng, &compared);
+    checkFlatGrids<BFloat16Storage, false>(rng, &compared);
+    std::printf("flat 2x2 kernel, every thread run on the host: %ld outputs compared with the naive reference\n",
+                compared);
+}
+
 int main() {
     testFields();
     testSerializationV1();
     testShapesAndFormats();
     testV2Layouts();
     testHalf2Windows();
+    testDivideByConstant();
+    testFlatVariantPreconditions();
+    testFlatKernelOnHost();
     std::printf("%d checks, %d failures\n", gChecks, gFailures);
     return gFailures == 0 ? 0 : 1;
 }

@@ -97,11 +97,15 @@ PluginTensorDesc desc(DataType t, Shape4 s) {
 }
 
 // Runs per case: 1 = version "1", 2 = version "2", 3 = version "1" laid out for TensorRT 8.6/9.x,
-// 4 and 5 = the experimental row-kernel variants (launchSortedWeightedPoolAs) where they apply.
-constexpr int kRuns = 5;
-int gRowPathCases = 0;
-constexpr KernelVariant kExperimental[2] = {KernelVariant::kRows2x2Unroll2, KernelVariant::kRows2x2Half2Sort};
-char const* const kRunNames[kRuns + 1] = {"", "v1", "v2", "v1/8.6", "rows-unroll2", "rows-half2"};
+// 4 to 7 = the experimental kernel variants (launchSortedWeightedPoolAs) where they apply.
+constexpr int kPluginRuns = 3;
+constexpr int kExperimentalCount = 4;
+constexpr int kRuns = kPluginRuns + kExperimentalCount;
+constexpr KernelVariant kExperimental[kExperimentalCount] = {
+    KernelVariant::kRows2x2Unroll2, KernelVariant::kRows2x2Half2Sort, KernelVariant::kFlat2x2,
+    KernelVariant::kFlat2x2Half2Sort};
+char const* const kRunNames[kRuns + 1] = {"", "v1", "v2", "v1/8.6", "rows-unroll2", "rows-half2", "flat", "flat-half2"};
+int gExperimentalCases[kExperimentalCount] = {};  // cases each experimental variant ran
 
 // A TensorRT 10 tensor description as TensorRT 8.6 passes it (the harness's extents fit in 32 bits).
 abi86::PluginTensorDesc desc86(PluginTensorDesc const& d) {
@@ -169,19 +173,17 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
                           deviceWeights.fill(cfg, &launch);
     launch.x = dx;
     launch.y = dy;
-    bool const rowPath = launchOk && selectKernelVariant(launch) == KernelVariant::kRows2x2;
-    gRowPathCases += rowPath ? 1 : 0;
 
     for (int version = 1; version <= kRuns; ++version) {
-        if (version >= 4) {
-            KernelVariant const variant = kExperimental[version - 4];
-            bool const applies = rowPath && (variant != KernelVariant::kRows2x2Half2Sort || cs.type == DataType::kHALF);
-            if (!applies) continue;
+        if (version > kPluginRuns) {
+            int const e = version - kPluginRuns - 1;
+            if (!launchOk || !experimentalVariantApplies(launch, kExperimental[e])) continue;
+            ++gExperimentalCases[e];
         }
         CUDA_OK(cudaMemset(dy, 0xff, std::max<size_t>(hy.size(), 1)));
         int32_t rc = -1;
-        if (version >= 4) {
-            cudaError_t const e = launchSortedWeightedPoolAs(launch, kExperimental[version - 4], stream);
+        if (version > kPluginRuns) {
+            cudaError_t const e = launchSortedWeightedPoolAs(launch, kExperimental[version - kPluginRuns - 1], stream);
             CUDA_OK(cudaStreamSynchronize(stream));
             rc = e == cudaSuccess ? 0 : 1;
         } else if (version == 3) {
@@ -280,7 +282,14 @@ int correctness(int randomCases) {
             bad += runCase({3, 2, 10, 8, 2, 2, 2, 2, 1, 0, 0, 0, 0, k, false, t}, rng, false);
             bad += runCase({1, 3, 6, 328, 2, 2, 2, 2, 0, 0, 1, 0, 1, k, true, t}, rng, false);
             bad += runCase({2, 40, 5, 24, 2, 2, 2, 2, 1, 0, 0, 0, 0, k, true, t}, rng, false);
-            cases += 7;
+            // No clipped row and shared weights (the flat variants too): one-vector rows, a bottom pad
+            // that no window reaches, rows of an odd number of vectors, a grid of many blocks.
+            bad += runCase({2, 3, 10, 16, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
+            bad += runCase({4, 7, 6, 8, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
+            bad += runCase({3, 5, 8, 24, 2, 2, 2, 2, 0, 0, 1, 0, 0, k, false, t}, rng, false);
+            bad += runCase({1, 3, 12, 328, 2, 2, 2, 2, 0, 0, 0, 0, 1, k, false, t}, rng, false);
+            bad += runCase({8, 16, 32, 200, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
+            cases += 12;
         }
         for (int k = 1; k <= 9; ++k, ++cases) bad += runCase({1, 5, 13, 7, 3, 3, 2, 1, 1, 2, 2, 0, k % 2, k, k % 3 == 0, t}, rng, false);
         for (int k : {1, 7, 33, 64}) {
@@ -310,9 +319,12 @@ int correctness(int randomCases) {
         bad += runCase(cs, rng, false);
         ++cases;
     }
-    std::printf("correctness: %d cases x 3 plugin runs (version 1, version 2, version 1 in TensorRT 8.6's layout) "
-                "+ the experimental row variants on %d row-path cases, %lld mismatching outputs\n", cases, gRowPathCases,
-                (long long)bad);
+    std::printf("correctness: %d cases x 3 plugin runs (version 1, version 2, version 1 in TensorRT 8.6's layout); "
+                "experimental variants:", cases);
+    for (int e = 0; e < kExperimentalCount; ++e)
+        std::printf(" %s %d cases%s", kRunNames[kPluginRuns + 1 + e], gExperimentalCases[e],
+                    e + 1 < kExperimentalCount ? "," : ";");
+    std::printf(" %lld mismatching outputs\n", (long long)bad);
     return bad == 0 ? 0 : 1;
 }
 
@@ -321,103 +333,112 @@ float medianMs(std::vector<float> v) {
     return v[v.size() / 2];
 }
 
-int bench() {
+// Median time of `reps` launches (after 2 untimed ones), each timed with CUDA events on stream s.
+template <typename Launch>
+float medianLaunchMs(cudaStream_t s, int reps, Launch&& launch) {
+    cudaEvent_t a, b;
+    CUDA_OK(cudaEventCreate(&a));
+    CUDA_OK(cudaEventCreate(&b));
+    std::vector<float> ms;
+    for (int i = 0; i < reps + 2; ++i) {
+        CUDA_OK(cudaEventRecord(a, s));
+        launch();
+        CUDA_OK(cudaEventRecord(b, s));
+        CUDA_OK(cudaEventSynchronize(b));
+        float one;
+        CUDA_OK(cudaEventElapsedTime(&one, a, b));
+        if (i >= 2) ms.push_back(one);
+    }
+    CUDA_OK(cudaEventDestroy(a));
+    CUDA_OK(cudaEventDestroy(b));
+    return medianMs(ms);
+}
+
+// One input: the D2D copy of it, the plugin (version "2", the kernel it selects), and every
+// experimental variant that applies, timed side by side. 2x2 stride 2, k = 4, shared weights.
+int benchOne(DataType t, Shape4 const& x) {
     int const reps = 20;
+    size_t const es = elemSize(t);
+    int64_t const inCount = x.n * x.c * x.h * x.w;
+    Shape4 const y{x.n, x.c, x.h / 2, x.w / 2};
+    int64_t const outCount = y.n * y.c * y.h * y.w;
+    void *dx, *dy, *dcopy;
+    CUDA_OK(cudaMalloc(&dx, inCount * es));
+    CUDA_OK(cudaMalloc(&dy, outCount * es));
+    CUDA_OK(cudaMalloc(&dcopy, inCount * es));
+    CUDA_OK(cudaMemset(dx, 0x3c, inCount * es));
+    cudaStream_t s;
+    CUDA_OK(cudaStreamCreate(&s));
+    float const copyMs = medianLaunchMs(s, reps, [&] {
+        CUDA_OK(cudaMemcpyAsync(dcopy, dx, inCount * es, cudaMemcpyDeviceToDevice, s));
+    });
+
+    Case cs{x.n, x.c, x.h, x.w, 2, 2, 2, 2, 0, 0, 0, 0, 0, 4, false, t};
+    PoolConfig const cfg = configOf(cs, {0.4f, 0.3f, 0.2f, 0.1f});
+    FieldsToSerialize const fields(cfg);
+    SortedWeightedPoolPluginCreator creator;
+    IPluginV3* built = creator.createPlugin("b", fields.collection(), TensorRTPhase::kRUNTIME);
+    IPluginV3* p = static_cast<IPluginV3OneRuntime*>(built->getCapabilityInterface(PluginCapabilityType::kRUNTIME))
+                       ->attachToContext(nullptr);
+    auto* rt = static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
+    PluginTensorDesc const in = desc(t, x), out = desc(t, y);
+    if (rt->onShapeChange(&in, 1, &out, 1) != 0) return 1;
+    void const* ins[] = {dx};
+    void* outs[] = {dy};
+    bool enqueued = true;
+    float const kernelMs = medianLaunchMs(s, reps, [&] { enqueued = enqueued && rt->enqueue(&in, &out, ins, outs, nullptr, s) == 0; });
+    if (!enqueued) return 1;
+
+    // The launch the plugin made, for the variant's name and the experimental variants.
+    PoolLaunch pl;
+    DeviceWeights weights;
+    if (!describeLaunch(cfg, in, out, &pl).empty() || !weights.prepare(cfg).empty() || !weights.fill(cfg, &pl)) return 1;
+    pl.x = dx;
+    pl.y = dy;
+    KernelVariant const v = selectKernelVariant(pl);
+    char const* variant = v == KernelVariant::kRows2x2 ? "rows2x2" : v == KernelVariant::kPair2x2 ? "pair2x2" : "generic";
+    double const copyBytes = 2.0 * inCount * es, kernelBytes = double(inCount + outCount) * es;
+    double const copyBw = copyBytes / (copyMs * 1e-3) / 1e9;
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "%lldx%lldx%lldx%lld", (long long)x.n, (long long)x.c, (long long)x.h,
+                  (long long)x.w);
+    auto row = [&](float ms, char const* what) {
+        double const bw = kernelBytes / (ms * 1e-3) / 1e9;
+        std::printf("%-6s %-22s %10.1f %10.3f %10.1f %7.1f%% %s\n", typeName(t), shape, kernelBytes / 1e6, ms, bw,
+                    100.0 * bw / copyBw, what);
+    };
+    row(kernelMs, variant);
+    std::printf("%-6s %-22s %10.1f %10.3f %10.1f %8s cudaMemcpy D2D\n", typeName(t), shape, copyBytes / 1e6, copyMs,
+                copyBw, "100%");
+    // The experimental variants on the same tensors, timed the same way (not selected by the plugin;
+    // see sortpoolKernel.h).
+    for (int e = 0; e < kExperimentalCount; ++e) {
+        if (!experimentalVariantApplies(pl, kExperimental[e])) continue;
+        float const ms = medianLaunchMs(s, reps, [&] { CUDA_OK(launchSortedWeightedPoolAs(pl, kExperimental[e], s)); });
+        std::string const what = std::string(kRunNames[kPluginRuns + 1 + e]) + " (experimental)";
+        row(ms, what.c_str());
+    }
+    delete p;
+    delete built;
+    CUDA_OK(cudaFree(dx));
+    CUDA_OK(cudaFree(dy));
+    CUDA_OK(cudaFree(dcopy));
+    CUDA_OK(cudaStreamDestroy(s));
+    return 0;
+}
+
+int bench() {
     std::printf("%-6s %-22s %10s %10s %10s %8s %s\n", "type", "input", "MB moved", "kernel ms", "GB/s", "vs D2D",
                 "variant");
-    for (DataType t : {DataType::kFLOAT, DataType::kHALF}) {
-        size_t const es = elemSize(t);
-        Shape4 const x{t == DataType::kFLOAT ? 16 : 32, 64, 256, 256};  // 268 MB either way
-        int64_t const inCount = x.n * x.c * x.h * x.w;
-        Shape4 const y{x.n, x.c, x.h / 2, x.w / 2};
-        int64_t const outCount = y.n * y.c * y.h * y.w;
-        void *dx, *dy, *dcopy;
-        CUDA_OK(cudaMalloc(&dx, inCount * es));
-        CUDA_OK(cudaMalloc(&dy, outCount * es));
-        CUDA_OK(cudaMalloc(&dcopy, inCount * es));
-        CUDA_OK(cudaMemset(dx, 0x3c, inCount * es));
-        cudaEvent_t a, b;
-        CUDA_OK(cudaEventCreate(&a));
-        CUDA_OK(cudaEventCreate(&b));
-        cudaStream_t s;
-        CUDA_OK(cudaStreamCreate(&s));
-        std::vector<float> copyMs, kernelMs;
-        for (int i = 0; i < reps + 2; ++i) {
-            CUDA_OK(cudaEventRecord(a, s));
-            CUDA_OK(cudaMemcpyAsync(dcopy, dx, inCount * es, cudaMemcpyDeviceToDevice, s));
-            CUDA_OK(cudaEventRecord(b, s));
-            CUDA_OK(cudaEventSynchronize(b));
-            float ms;
-            CUDA_OK(cudaEventElapsedTime(&ms, a, b));
-            if (i >= 2) copyMs.push_back(ms);
-        }
-        Case cs{x.n, x.c, x.h, x.w, 2, 2, 2, 2, 0, 0, 0, 0, 0, 4, false, t};
-        PoolConfig const cfg = configOf(cs, {0.4f, 0.3f, 0.2f, 0.1f});
-        FieldsToSerialize const fields(cfg);
-        SortedWeightedPoolPluginCreator creator;
-        IPluginV3* built = creator.createPlugin("b", fields.collection(), TensorRTPhase::kRUNTIME);
-        IPluginV3* p = static_cast<IPluginV3OneRuntime*>(built->getCapabilityInterface(PluginCapabilityType::kRUNTIME))
-                           ->attachToContext(nullptr);
-        auto* rt = static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
-        PluginTensorDesc const in = desc(t, x), out = desc(t, y);
-        if (rt->onShapeChange(&in, 1, &out, 1) != 0) return 1;
-        void const* ins[] = {dx};
-        void* outs[] = {dy};
-        for (int i = 0; i < reps + 2; ++i) {
-            CUDA_OK(cudaEventRecord(a, s));
-            if (rt->enqueue(&in, &out, ins, outs, nullptr, s) != 0) return 1;
-            CUDA_OK(cudaEventRecord(b, s));
-            CUDA_OK(cudaEventSynchronize(b));
-            float ms;
-            CUDA_OK(cudaEventElapsedTime(&ms, a, b));
-            if (i >= 2) kernelMs.push_back(ms);
-        }
-        PoolLaunch pl;
-        pl.geometry = cfg.geometry;
-        pl.in = x; pl.out = y; pl.x = dx;
-        pl.type = t == DataType::kFLOAT ? ElementType::kFloat32 : ElementType::kFloat16;
-        KernelVariant const v = selectKernelVariant(pl);
-        char const* variant = v == KernelVariant::kRows2x2 ? "rows2x2" : v == KernelVariant::kPair2x2 ? "pair2x2" : "generic";
-        double const copyBytes = 2.0 * inCount * es, kernelBytes = double(inCount + outCount) * es;
-        double const copyBw = copyBytes / (medianMs(copyMs) * 1e-3) / 1e9;
-        double const kernelBw = kernelBytes / (medianMs(kernelMs) * 1e-3) / 1e9;
-        char shape[64];
-        std::snprintf(shape, sizeof shape, "%lldx%lldx%lldx%lld", (long long)x.n, (long long)x.c, (long long)x.h,
-                      (long long)x.w);
-        std::printf("%-6s %-22s %10.1f %10.3f %10.1f %7.1f%% %s\n", typeName(t), shape, kernelBytes / 1e6,
-                    medianMs(kernelMs), kernelBw, 100.0 * kernelBw / copyBw, variant);
-        std::printf("%-6s %-22s %10.1f %10.3f %10.1f %8s cudaMemcpy D2D\n", typeName(t), shape, copyBytes / 1e6,
-                    medianMs(copyMs), copyBw, "100%");
-        // The experimental row variants on the same tensors, timed the same way (not selected by
-        // the plugin; see sortpoolKernel.h).
-        pl.y = dy;
-        pl.inline_count = static_cast<int32_t>(cfg.weights.size());
-        for (size_t i = 0; i < cfg.weights.size(); ++i) pl.inline_weights[i] = cfg.weights[i];
-        for (KernelVariant ev : kExperimental) {
-            if (ev == KernelVariant::kRows2x2Half2Sort && t != DataType::kHALF) continue;
-            std::vector<float> evMs;
-            for (int i = 0; i < reps + 2; ++i) {
-                CUDA_OK(cudaEventRecord(a, s));
-                CUDA_OK(launchSortedWeightedPoolAs(pl, ev, s));
-                CUDA_OK(cudaEventRecord(b, s));
-                CUDA_OK(cudaEventSynchronize(b));
-                float ms;
-                CUDA_OK(cudaEventElapsedTime(&ms, a, b));
-                if (i >= 2) evMs.push_back(ms);
-            }
-            double const evBw = kernelBytes / (medianMs(evMs) * 1e-3) / 1e9;
-            std::printf("%-6s %-22s %10.1f %10.3f %10.1f %7.1f%% %s (experimental)\n", typeName(t), shape,
-                        kernelBytes / 1e6, medianMs(evMs), evBw, 100.0 * evBw / copyBw,
-                        kRunNames[ev == KernelVariant::kRows2x2Unroll2 ? 4 : 5]);
-        }
-        delete p;
-        delete built;
-        cudaFree(dx);
-        cudaFree(dy);
-        cudaFree(dcopy);
-        cudaStreamDestroy(s);
-    }
-    return 0;
+    int rc = 0;
+    // >= 256 MB inputs: a wide map (W_out = 128: 64 (float32) or 32 (float16) 16-byte vectors per
+    // output row, so the row kernel's lanes run one or two steps per row), then a typical CNN map
+    // (112 x 112, W_out = 56: 28 or 14 vectors per row, fewer than a warp's 32 lanes).
+    for (DataType t : {DataType::kFLOAT, DataType::kHALF})
+        rc |= benchOne(t, Shape4{t == DataType::kFLOAT ? 16 : 32, 64, 256, 256});
+    for (DataType t : {DataType::kFLOAT, DataType::kHALF})
+        rc |= benchOne(t, Shape4{t == DataType::kFLOAT ? 80 : 160, 64, 112, 112});
+    return rc;
 }
 
 }  // namespace
