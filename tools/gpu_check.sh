@@ -34,7 +34,8 @@ status_build=FAIL status_harness=skipped status_memcheck=skipped status_bench=sk
 
 echo "== configure + build ($BUILD)"
 t0=$(date +%s)
-cfg=(-S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSORTPOOL_BUILD_ORT_OP=OFF -DSORTPOOL_BUILD_TESTS=ON)
+cfg=(-S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSORTPOOL_BUILD_ORT_OP=OFF -DSORTPOOL_BUILD_TESTS=ON
+     -DSORTPOOL_EXPERIMENTAL_KERNELS=ON)
 [ -n "${SORTPOOL_CUDA_ARCHITECTURES:-}" ] && cfg+=("-DSORTPOOL_CUDA_ARCHITECTURES=$SORTPOOL_CUDA_ARCHITECTURES")
 if cmake "${cfg[@]}" >>"$LOG" 2>&1 &&
    cmake --build "$BUILD" -j"$(nproc)" --target sortpool_trt_plugin sortpool_trt_cpu_test sortpool_trt_gpu_harness >>"$LOG" 2>&1; then

@@ -336,7 +336,8 @@ cudaError_t launchTyped(PoolLaunch const& p, int64_t total, bool small, cudaStre
     }
 }
 
-// The experimental row variants, for one storage type.
+#if SORTPOOL_EXPERIMENTAL_KERNELS
+// The experimental variants, for one storage type.
 template <typename Storage>
 cudaError_t launchExperimental(PoolLaunch const& p, KernelVariant v, cudaStream_t stream) {
     if (v == KernelVariant::kRows2x2Unroll2) return launchRows2x2<Storage, 2, false>(p, stream);
@@ -347,6 +348,7 @@ cudaError_t launchExperimental(PoolLaunch const& p, KernelVariant v, cudaStream_
     }
     return cudaErrorInvalidValue;
 }
+#endif  // SORTPOOL_EXPERIMENTAL_KERNELS
 
 }  // namespace
 
@@ -380,7 +382,16 @@ bool experimentalVariantApplies(PoolLaunch const& p, KernelVariant variant) {
     }
 }
 
+bool experimentalKernelsBuilt() {
+#if SORTPOOL_EXPERIMENTAL_KERNELS
+    return true;
+#else
+    return false;
+#endif
+}
+
 cudaError_t launchSortedWeightedPoolAs(PoolLaunch const& p, KernelVariant variant, cudaStream_t stream) {
+#if SORTPOOL_EXPERIMENTAL_KERNELS
     const int64_t total = p.out.n * p.out.c * p.out.h * p.out.w;
     if (!experimentalVariantApplies(p, variant)) return cudaErrorInvalidValue;
     if (total <= 0) return cudaSuccess;
@@ -391,6 +402,12 @@ cudaError_t launchSortedWeightedPoolAs(PoolLaunch const& p, KernelVariant varian
     case ElementType::kBFloat16: return launchExperimental<BFloat16Storage>(p, variant, stream);
     }
     return cudaErrorInvalidValue;
+#else
+    (void)p;
+    (void)variant;
+    (void)stream;
+    return cudaErrorNotSupported;
+#endif
 }
 
 cudaError_t launchSortedWeightedPool(PoolLaunch const& p, cudaStream_t stream) {

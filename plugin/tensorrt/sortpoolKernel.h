@@ -61,8 +61,12 @@ bool experimentalVariantApplies(PoolLaunch const& p, KernelVariant variant);
 // An empty output launches nothing.
 cudaError_t launchSortedWeightedPool(PoolLaunch const& p, cudaStream_t stream);
 
+// Whether this build compiled the experimental variants (CMake SORTPOOL_EXPERIMENTAL_KERNELS=ON,
+// which tools/gpu_check.sh sets; release builds leave them out).
+bool experimentalKernelsBuilt();
+
 // Enqueues one of the experimental variants where experimentalVariantApplies; otherwise
-// cudaErrorInvalidValue.
+// cudaErrorInvalidValue; cudaErrorNotSupported when the build left them out.
 cudaError_t launchSortedWeightedPoolAs(PoolLaunch const& p, KernelVariant variant, cudaStream_t stream);
 
 }  // namespace trt

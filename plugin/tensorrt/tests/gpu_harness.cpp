@@ -177,7 +177,7 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
     for (int version = 1; version <= kRuns; ++version) {
         if (version > kPluginRuns) {
             int const e = version - kPluginRuns - 1;
-            if (!launchOk || !experimentalVariantApplies(launch, kExperimental[e])) continue;
+            if (!experimentalKernelsBuilt() || !launchOk || !experimentalVariantApplies(launch, kExperimental[e])) continue;
             ++gExperimentalCases[e];
         }
         CUDA_OK(cudaMemset(dy, 0xff, std::max<size_t>(hy.size(), 1)));
@@ -320,7 +320,7 @@ int correctness(int randomCases) {
         ++cases;
     }
     std::printf("correctness: %d cases x 3 plugin runs (version 1, version 2, version 1 in TensorRT 8.6's layout); "
-                "experimental variants:", cases);
+                "experimental variants%s:", cases, experimentalKernelsBuilt() ? "" : " (not built: SORTPOOL_EXPERIMENTAL_KERNELS=OFF)");
     for (int e = 0; e < kExperimentalCount; ++e)
         std::printf(" %s %d cases%s", kRunNames[kPluginRuns + 1 + e], gExperimentalCases[e],
                     e + 1 < kExperimentalCount ? "," : ";");
@@ -412,7 +412,7 @@ int benchOne(DataType t, Shape4 const& x) {
                 copyBw, "100%");
     // The experimental variants on the same tensors, timed the same way (not selected by the plugin;
     // see sortpoolKernel.h).
-    for (int e = 0; e < kExperimentalCount; ++e) {
+    for (int e = 0; e < kExperimentalCount && experimentalKernelsBuilt(); ++e) {
         if (!experimentalVariantApplies(pl, kExperimental[e])) continue;
         float const ms = medianLaunchMs(s, reps, [&] { CUDA_OK(launchSortedWeightedPoolAs(pl, kExperimental[e], s)); });
         std::string const what = std::string(kRunNames[kPluginRuns + 1 + e]) + " (experimental)";
