@@ -12,30 +12,9 @@
 
 #include "reference_window.h"
 #include "sortpool_core.h"
+#include "test_check.h"
 
 namespace {
-
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        ++g_checks;                                                                    \
-        if (!(cond)) {                                                                 \
-            ++g_failures;                                                              \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                              \
-    } while (0)
-
-#define CHECK_MSG(cond, msg)                                                                          \
-    do {                                                                                              \
-        ++g_checks;                                                                                   \
-        if (!(cond)) {                                                                                \
-            ++g_failures;                                                                             \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s (%s)\n", __FILE__, __LINE__, #cond,        \
-                         std::string(msg).c_str());                                                   \
-        }                                                                                             \
-    } while (0)
 
 using sortpool::PoolConfig;
 using sortpool::RawAttributes;
@@ -326,6 +305,5 @@ int main() {
     test_fixed_network();
     test_half_conversions();
     test_bfloat16_conversions();
-    std::printf("sortpool_core_test: %d checks, %d failed\n", g_checks, g_failures);
-    return g_failures == 0 ? 0 : 1;
+    return sortpool_test::finish_checks("sortpool_core_test");
 }

@@ -16,6 +16,7 @@
 #include "sortpoolHalf2Windows.h"
 #include "sortpoolKernel.h"
 #include "sortpoolRowVectors.h"
+#include "test_check.h"
 #include "tests/const_expr_builder.h"
 
 using namespace nvinfer1;
@@ -23,16 +24,6 @@ using namespace sortpool;
 using namespace sortpool::trt;
 using sortpool::trt::testing::ConstBuilder;
 using sortpool::trt::testing::ConstExpr;
-
-static int gFailures = 0, gChecks = 0;
-#define CHECK(cond)                                                                 \
-    do {                                                                            \
-        ++gChecks;                                                                  \
-        if (!(cond)) {                                                              \
-            ++gFailures;                                                            \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                           \
-    } while (0)
 
 // --- helpers ----------------------------------------------------------------------------------------
 struct Fields {
@@ -394,7 +385,7 @@ static void checkHalf2Windows(std::vector<uint16_t> const& values, std::mt19937&
                     float const want0 = weighted_top_k_fixed<4, K>(f0, w), want1 = weighted_top_k_fixed<4, K>(f1, w);
                     CHECK(bitsOf(lo) == bitsOf(want0));
                     CHECK(bitsOf(hi) == bitsOf(want1));
-                    if (bitsOf(lo) != bitsOf(want0) && gFailures < 10)
+                    if (bitsOf(lo) != bitsOf(want0) && sortpool_test::check_counts().failures < 10)
                         std::fprintf(stderr, "  K=%d cells %04x %04x %04x %04x: half2 %08x, core %08x\n", K, c0[0], c0[1],
                                      c0[2], c0[3], bitsOf(lo), bitsOf(want0));
                     *compared += 2;
@@ -565,6 +556,5 @@ int main() {
     testDivideByConstant();
     testFlatVariantPreconditions();
     testFlatKernelOnHost();
-    std::printf("%d checks, %d failures\n", gChecks, gFailures);
-    return gFailures == 0 ? 0 : 1;
+    return sortpool_test::finish_checks("sortpool_trt_cpu_test");
 }
