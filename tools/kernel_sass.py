@@ -65,6 +65,8 @@ def sass(source_root: Path, nvcc: str, cuobjdump: str, work: Path) -> dict[str, 
     if not blocks:
         raise RuntimeError(f"cuobjdump printed no kernels for {source_root / KERNEL}")
     names = readable_names([block.split("\n", 1)[0].strip() for block in blocks])
+    if len(set(names)) != len(names):  # two kernels would be compared as one
+        raise RuntimeError("two kernels have the same name once anonymous namespaces are left out")
     kernels = {}
     for name, block in zip(names, blocks):
         code = [re.sub(r"0x[0-9a-f]+", "ADDR", m.group(1).strip())

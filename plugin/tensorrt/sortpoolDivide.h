@@ -9,6 +9,7 @@
 // `/` operator.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 
 #include "sortpool_core.h"
@@ -21,6 +22,7 @@ public:
     DivideByConstant() = default;
     // Any divisor >= 1 (the callers divide by positive extents).
     explicit DivideByConstant(uint64_t divisor) : divisor_(divisor) {
+        assert(divisor >= 1);
         uint32_t l = 0;
         while (l < 64 && (uint64_t{1} << l) < divisor) ++l;  // ceil(log2 divisor)
         const unsigned __int128 excess = (static_cast<unsigned __int128>(1) << l) - divisor;  // < divisor

@@ -294,7 +294,7 @@ cudaError_t launchRows2x2(PoolLaunch const& p, cudaStream_t stream) {
 template <typename Storage, int K, bool kHalf2Sort>
 cudaError_t launchFlat(PoolLaunch const& p, cudaStream_t stream) {
     constexpr int kUnroll = 2;
-    const FlatRowPairs f(p.out.n * p.out.c * p.out.h, p.out.w / (Storage::kVecElems / 2));
+    const FlatRowPairs f = FlatRowPairs::forOutput(p.out, Storage::kVecElems / 2);
     const int64_t perBlock = int64_t{kFlatThreads} * kUnroll;
     const int64_t blocks64 = (f.vectors + perBlock - 1) / perBlock;
     const unsigned blocks = static_cast<unsigned>(blocks64 < kMaxBlocks ? blocks64 : kMaxBlocks);

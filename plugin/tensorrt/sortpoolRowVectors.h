@@ -102,6 +102,11 @@ struct FlatRowPairs {
     // rows = N * C * H_out, row_vectors = V >= 1.
     FlatRowPairs(int64_t rows, int64_t row_vectors)
         : vectors(rows * row_vectors), per_row(static_cast<uint64_t>(row_vectors)) {}
+    // The list of an output Y = (N, C, H_out, W_out) with outs_per_vector outputs per vector
+    // (W_out a multiple of it, W_out >= outs_per_vector).
+    static FlatRowPairs forOutput(Shape4 const& out, int64_t outs_per_vector) {
+        return FlatRowPairs(out.n * out.c * out.h, out.w / outs_per_vector);
+    }
 
     SORTPOOL_HD int64_t topInput(int64_t j) const {
         const uint64_t r = per_row.quotient(static_cast<uint64_t>(j));

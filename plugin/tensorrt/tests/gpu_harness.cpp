@@ -354,32 +354,13 @@ float medianLaunchMs(cudaStream_t s, int reps, Launch&& launch) {
     return medianMs(ms);
 }
 
-// One input: the D2D copy of it, the plugin (version "2", the kernel it selects), and every
-// experimental variant that applies, timed side by side. 2x2 stride 2, k = 4, shared weights.
-int benchOne(DataType t, Shape4 const& x) {
+// benchOne's part after the copy: the plugin `p` (version "2", attached) and the experimental variants
+// on x (dx) -> y (dy), one printed row each. 1 if the plugin refuses the launch.
+int benchPlugin(DataType t, Shape4 const& x, Shape4 const& y, PoolConfig const& cfg, IPluginV3* p, void* dx, void* dy,
+                float copyMs, cudaStream_t s) {
     int const reps = 20;
     size_t const es = elemSize(t);
-    int64_t const inCount = x.n * x.c * x.h * x.w;
-    Shape4 const y{x.n, x.c, x.h / 2, x.w / 2};
-    int64_t const outCount = y.n * y.c * y.h * y.w;
-    void *dx, *dy, *dcopy;
-    CUDA_OK(cudaMalloc(&dx, inCount * es));
-    CUDA_OK(cudaMalloc(&dy, outCount * es));
-    CUDA_OK(cudaMalloc(&dcopy, inCount * es));
-    CUDA_OK(cudaMemset(dx, 0x3c, inCount * es));
-    cudaStream_t s;
-    CUDA_OK(cudaStreamCreate(&s));
-    float const copyMs = medianLaunchMs(s, reps, [&] {
-        CUDA_OK(cudaMemcpyAsync(dcopy, dx, inCount * es, cudaMemcpyDeviceToDevice, s));
-    });
-
-    Case cs{x.n, x.c, x.h, x.w, 2, 2, 2, 2, 0, 0, 0, 0, 0, 4, false, t};
-    PoolConfig const cfg = configOf(cs, {0.4f, 0.3f, 0.2f, 0.1f});
-    FieldsToSerialize const fields(cfg);
-    SortedWeightedPoolPluginCreator creator;
-    IPluginV3* built = creator.createPlugin("b", fields.collection(), TensorRTPhase::kRUNTIME);
-    IPluginV3* p = static_cast<IPluginV3OneRuntime*>(built->getCapabilityInterface(PluginCapabilityType::kRUNTIME))
-                       ->attachToContext(nullptr);
+    int64_t const inCount = x.n * x.c * x.h * x.w, outCount = y.n * y.c * y.h * y.w;
     auto* rt = static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
     PluginTensorDesc const in = desc(t, x), out = desc(t, y);
     if (rt->onShapeChange(&in, 1, &out, 1) != 0) return 1;
@@ -418,14 +399,47 @@ int benchOne(DataType t, Shape4 const& x) {
         std::string const what = std::string(kRunNames[kPluginRuns + 1 + e]) + " (experimental)";
         row(ms, what.c_str());
     }
+    return 0;
+}
+
+// One input: the D2D copy of it, the plugin (version "2", the kernel it selects), and every
+// experimental variant that applies, timed side by side. 2x2 stride 2, k = 4, shared weights.
+int benchOne(DataType t, Shape4 const& x) {
+    int const reps = 20;
+    size_t const es = elemSize(t);
+    int64_t const inCount = x.n * x.c * x.h * x.w;
+    Shape4 const y{x.n, x.c, x.h / 2, x.w / 2};
+    int64_t const outCount = y.n * y.c * y.h * y.w;
+    void *dx, *dy, *dcopy;
+    CUDA_OK(cudaMalloc(&dx, inCount * es));
+    CUDA_OK(cudaMalloc(&dy, outCount * es));
+    CUDA_OK(cudaMalloc(&dcopy, inCount * es));
+    CUDA_OK(cudaMemset(dx, 0x3c, inCount * es));
+    cudaStream_t s;
+    CUDA_OK(cudaStreamCreate(&s));
+    float const copyMs = medianLaunchMs(s, reps, [&] {
+        CUDA_OK(cudaMemcpyAsync(dcopy, dx, inCount * es, cudaMemcpyDeviceToDevice, s));
+    });
+
+    Case cs{x.n, x.c, x.h, x.w, 2, 2, 2, 2, 0, 0, 0, 0, 0, 4, false, t};
+    PoolConfig const cfg = configOf(cs, {0.4f, 0.3f, 0.2f, 0.1f});
+    FieldsToSerialize const fields(cfg);
+    SortedWeightedPoolPluginCreator creator;
+    IPluginV3* built = creator.createPlugin("b", fields.collection(), TensorRTPhase::kRUNTIME);
+    IPluginV3* p = built ? static_cast<IPluginV3OneRuntime*>(built->getCapabilityInterface(PluginCapabilityType::kRUNTIME))
+                               ->attachToContext(nullptr)
+                         : nullptr;
+    int const rc = p ? benchPlugin(t, x, y, cfg, p, dx, dy, copyMs, s) : 1;
+    if (rc != 0) std::fprintf(stderr, "bench %s: the plugin failed: %s\n", typeName(t), lastError());
     delete p;
     delete built;
     CUDA_OK(cudaFree(dx));
     CUDA_OK(cudaFree(dy));
     CUDA_OK(cudaFree(dcopy));
     CUDA_OK(cudaStreamDestroy(s));
-    return 0;
+    return rc;
 }
+
 
 int bench() {
     std::printf("%-6s %-22s %10s %10s %10s %8s %s\n", "type", "input", "MB moved", "kernel ms", "GB/s", "vs D2D",
