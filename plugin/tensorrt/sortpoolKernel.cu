@@ -239,21 +239,17 @@ __global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY, kUnroll > 1 ? kRow
 
 // The flat form of the clip-free full-width 2x2 path (FlatRowPairs, sortpoolRowVectors.h): a
 // grid-stride loop over all output vectors, kUnroll per thread and step. Experimental (see
-// sortpoolKernel.h). Shared weights only: one set of K weights per thread, in registers.
+// sortpoolKernel.h).
 constexpr int kFlatThreads = 256;
 constexpr int kFlatMinBlocks = 4;  // 64 registers, as the row kernel
 
-template <typename Storage, int K, int kUnroll, bool kHalf2Sort>
+template <typename Storage, int K, int kUnroll, bool kHalf2Sort, bool kPerChannel>
 __global__ void __launch_bounds__(kFlatThreads, kFlatMinBlocks)
     sortedWeightedPool2x2FlatKernel(__grid_constant__ const PoolLaunch p, const FlatRowPairs f) {
-    float const* w = p.inline_count > 0 ? p.inline_weights : p.device_weights;
-    float wk[K];
-#pragma unroll
-    for (int i = 0; i < K; ++i) wk[i] = w[i];
-    flatRowPairsThread<Storage, K, kUnroll, kHalf2Sort>(static_cast<typename Storage::Vec const*>(p.x),
-                                                        static_cast<typename Storage::Out*>(p.y), f, wk,
-                                                        static_cast<int64_t>(blockIdx.x) * kFlatThreads + threadIdx.x,
-                                                        static_cast<int64_t>(gridDim.x) * kFlatThreads);
+    flatRowPairsThread<Storage, K, kUnroll, kHalf2Sort, kPerChannel>(
+        static_cast<typename Storage::Vec const*>(p.x), static_cast<typename Storage::Out*>(p.y), f,
+        p.inline_count > 0 ? p.inline_weights : p.device_weights, p.channel_weight_stride,
+        static_cast<int64_t>(blockIdx.x) * kFlatThreads + threadIdx.x, static_cast<int64_t>(gridDim.x) * kFlatThreads);
 }
 
 constexpr int kThreads = 256;
@@ -298,7 +294,10 @@ cudaError_t launchFlat(PoolLaunch const& p, cudaStream_t stream) {
     const int64_t perBlock = int64_t{kFlatThreads} * kUnroll;
     const int64_t blocks64 = (f.vectors + perBlock - 1) / perBlock;
     const unsigned blocks = static_cast<unsigned>(blocks64 < kMaxBlocks ? blocks64 : kMaxBlocks);
-    sortedWeightedPool2x2FlatKernel<Storage, K, kUnroll, kHalf2Sort><<<blocks, kFlatThreads, 0, stream>>>(p, f);
+    if (p.channel_weight_stride != 0)
+        sortedWeightedPool2x2FlatKernel<Storage, K, kUnroll, kHalf2Sort, true><<<blocks, kFlatThreads, 0, stream>>>(p, f);
+    else
+        sortedWeightedPool2x2FlatKernel<Storage, K, kUnroll, kHalf2Sort, false><<<blocks, kFlatThreads, 0, stream>>>(p, f);
     return cudaGetLastError();
 }
 
@@ -372,7 +371,7 @@ bool experimentalVariantApplies(PoolLaunch const& p, KernelVariant variant) {
     // The row path's preconditions (full-width 2x2 stride 2, alignment) are what selects it.
     if (selectKernelVariant(p) != KernelVariant::kRows2x2) return false;
     const bool half = p.type == ElementType::kFloat16;
-    const bool clipFree = p.geometry.pad_top == 0 && p.in.h == 2 * p.out.h && p.channel_weight_stride == 0;
+    const bool clipFree = p.geometry.pad_top == 0 && p.in.h == 2 * p.out.h;
     switch (variant) {
     case KernelVariant::kRows2x2Unroll2: return true;
     case KernelVariant::kRows2x2Half2Sort: return half;

@@ -43,7 +43,7 @@ struct PoolLaunch {
 //   kRows2x2Unroll2    a warp per output row, two 16-byte vectors of each window row per lane in flight
 //   kRows2x2Half2Sort  the same, float16 windows sorted two at a time as half2
 //   kFlat2x2           one flat list of output vectors over all rows (any row width keeps every lane
-//                      busy), two per thread in flight; no clipped row, shared weights
+//                      busy), two per thread in flight; no clipped row
 //   kFlat2x2Half2Sort  the same, float16 windows sorted as half2
 // They exist to be checked and timed on a GPU (the GPU harness and its benchmark) before one of
 // them replaces kRows2x2; docs/benchmarks.md has the state.
@@ -54,7 +54,7 @@ enum class KernelVariant : int32_t {
 KernelVariant selectKernelVariant(PoolLaunch const& p);
 
 // Whether an experimental variant can run this launch: the row path's preconditions, plus float16
-// for the half2 sort, plus pad_top = 0, H = 2 H_out and shared weights for the flat variants.
+// for the half2 sort, plus pad_top = 0 and H = 2 H_out for the flat variants.
 bool experimentalVariantApplies(PoolLaunch const& p, KernelVariant variant);
 
 // Enqueues the kernel on `stream`. Returns cudaSuccess or the launch error (never synchronises).

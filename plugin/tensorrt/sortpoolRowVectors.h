@@ -95,32 +95,49 @@ SORTPOOL_HD void vectorPairOutputs(typename Storage::Vec const& a, typename Stor
 // N*C*H rows, so output vector j = r V + v reads input vectors 2 r V + v = j + r V (top) and that
 // + V (bottom). Unlike a warp per row, every lane has work whatever the row width.
 struct FlatRowPairs {
-    int64_t vectors = 0;       // output vectors, N * C * H_out * V
-    DivideByConstant per_row;  // V
+    int64_t vectors = 0;         // output vectors, N * C * H_out * V
+    DivideByConstant per_row;    // V
+    DivideByConstant per_plane;  // H_out * V: output vectors of one (n, c) plane
+    DivideByConstant channels;   // C
 
     FlatRowPairs() = default;
-    // rows = N * C * H_out, row_vectors = V >= 1.
-    FlatRowPairs(int64_t rows, int64_t row_vectors)
-        : vectors(rows * row_vectors), per_row(static_cast<uint64_t>(row_vectors)) {}
     // The list of an output Y = (N, C, H_out, W_out) with outs_per_vector outputs per vector
-    // (W_out a multiple of it, W_out >= outs_per_vector).
+    // (W_out a multiple of it, no extent 0).
     static FlatRowPairs forOutput(Shape4 const& out, int64_t outs_per_vector) {
-        return FlatRowPairs(out.n * out.c * out.h, out.w / outs_per_vector);
+        const int64_t row_vectors = out.w / outs_per_vector;
+        FlatRowPairs f;
+        f.vectors = out.n * out.c * out.h * row_vectors;
+        f.per_row = DivideByConstant(static_cast<uint64_t>(row_vectors));
+        f.per_plane = DivideByConstant(static_cast<uint64_t>(out.h * row_vectors));
+        f.channels = DivideByConstant(static_cast<uint64_t>(out.c));
+        return f;
     }
 
     SORTPOOL_HD int64_t topInput(int64_t j) const {
         const uint64_t r = per_row.quotient(static_cast<uint64_t>(j));
         return j + static_cast<int64_t>(r * per_row.divisor());
     }
+    // The channel of output vector j (per-channel weights).
+    SORTPOOL_HD int64_t channel(int64_t j) const {
+        const uint64_t plane = per_plane.quotient(static_cast<uint64_t>(j));
+        return static_cast<int64_t>(plane - channels.quotient(plane) * channels.divisor());
+    }
 };
 
 // One thread's share of the flat list: output vectors first, first + stride, ...; kUnroll of them
 // per step, whose loads are all issued before any result is computed (more bytes in flight per
-// thread). Shared weights (wk) only.
-template <typename Storage, int K, int kUnroll, bool kHalf2Sort>
+// thread). Weights: K shared ones at `weights` (kPerChannel false, read once), or K per channel at
+// weights + channel * weight_stride (read per output vector).
+template <typename Storage, int K, int kUnroll, bool kHalf2Sort, bool kPerChannel>
 SORTPOOL_HD void flatRowPairsThread(typename Storage::Vec const* __restrict__ x, typename Storage::Out* __restrict__ y,
-                                    FlatRowPairs const& f, const float (&wk)[K], int64_t first, int64_t stride) {
+                                    FlatRowPairs const& f, float const* weights, int64_t weight_stride, int64_t first,
+                                    int64_t stride) {
     const int64_t row_vectors = static_cast<int64_t>(f.per_row.divisor());
+    float wk[K];
+    if constexpr (!kPerChannel) {
+        SORTPOOL_UNROLL
+        for (int i = 0; i < K; ++i) wk[i] = weights[i];
+    }
     for (int64_t j0 = first; j0 < f.vectors; j0 += stride * kUnroll) {
         typename Storage::Vec a[kUnroll], b[kUnroll];
         SORTPOOL_UNROLL
@@ -136,6 +153,11 @@ SORTPOOL_HD void flatRowPairsThread(typename Storage::Vec const* __restrict__ x,
         for (int u = 0; u < kUnroll; ++u) {
             const int64_t j = j0 + u * stride;
             if (j >= f.vectors) continue;  // (not break: the loop must stay fully unrolled)
+            if constexpr (kPerChannel) {
+                float const* w = weights + f.channel(j) * weight_stride;
+                SORTPOOL_UNROLL
+                for (int i = 0; i < K; ++i) wk[i] = w[i];
+            }
             float o[Storage::kVecElems / 2];
             vectorPairOutputs<Storage, K, kHalf2Sort>(a[u], b[u], wk, o);
             y[j] = Storage::pack(o);

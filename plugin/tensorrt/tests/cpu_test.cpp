@@ -462,16 +462,16 @@ static void testFlatVariantPreconditions() {
     CHECK(!experimentalVariantApplies(launch(ElementType::kFloat16, 9, 0, 4, 0), KernelVariant::kFlat2x2));  // row 8 unused
     CHECK(!experimentalVariantApplies(launch(ElementType::kFloat16, 7, 0, 4, 0), KernelVariant::kFlat2x2));  // last row clipped
     CHECK(!experimentalVariantApplies(launch(ElementType::kFloat16, 8, 1, 4, 0), KernelVariant::kFlat2x2));  // top padding
-    CHECK(!experimentalVariantApplies(launch(ElementType::kFloat16, 8, 0, 4, 4), KernelVariant::kFlat2x2));  // per channel
+    CHECK(experimentalVariantApplies(launch(ElementType::kFloat16, 8, 0, 4, 4), KernelVariant::kFlat2x2));  // per channel
     CHECK(experimentalVariantApplies(launch(ElementType::kFloat16, 8, 0, 4, 4), KernelVariant::kRows2x2Unroll2));
     CHECK(!experimentalVariantApplies(launch(ElementType::kFloat16, 8, 0, 4, 0), KernelVariant::kRows2x2));
 }
 
 // Every thread of a grid of `threads` threads runs flatRowPairsThread on the host over a random
-// N x C x H x W input (many ties, NaN, +-inf) with W = 2 W_out, H = 2 H_out; each output is compared
-// with the naive reference (reference_window.h). Grids smaller and larger than the work cover the
-// grid-stride loop, the unrolled step and its tail.
-template <typename Storage, int K, bool kHalf2Sort>
+// N x C x H x W input (many ties, NaN, +-inf) with W = 2 W_out, H = 2 H_out, shared or per-channel
+// weights; each output is compared with the naive reference (reference_window.h). Grids smaller
+// and larger than the work cover the grid-stride loop, the unrolled step and its tail.
+template <typename Storage, int K, bool kHalf2Sort, bool kPerChannel>
 static void checkFlatGrid(Shape4 x, int64_t threads, std::mt19937& rng, long* compared) {
     using Vec = typename Storage::Vec;
     using Out = typename Storage::Out;
@@ -493,13 +493,16 @@ static void checkFlatGrid(Shape4 x, int64_t threads, std::mt19937& rng, long* co
     std::memcpy(in.data(), xs.data(), xs.size() * sizeof(T));
     std::vector<Out> out(static_cast<size_t>(outCount / kOuts));
     std::memset(out.data(), 0xa5, out.size() * sizeof(Out));
-    float wk[K];
+    // Per channel: C rows of K weights, stride K+1 (a padding weight the kernel must skip).
+    int64_t const stride = kPerChannel ? K + 1 : 0;
+    std::vector<float> weights(static_cast<size_t>(kPerChannel ? x.c * stride : K));
     std::uniform_real_distribution<float> wd(-1.f, 1.f);
-    for (float& w : wk) w = wd(rng);
+    for (float& w : weights) w = wd(rng);
 
     FlatRowPairs const f = FlatRowPairs::forOutput(y, kOuts);  // as launchFlat builds it
     for (int64_t t = 0; t < threads; ++t)
-        flatRowPairsThread<Storage, K, 2, kHalf2Sort>(in.data(), out.data(), f, wk, t, threads);
+        flatRowPairsThread<Storage, K, 2, kHalf2Sort, kPerChannel>(in.data(), out.data(), f, weights.data(), stride, t,
+                                                                   threads);
     std::vector<T> ys(static_cast<size_t>(outCount));
     std::memcpy(ys.data(), out.data(), ys.size() * sizeof(T));
 
@@ -511,14 +514,14 @@ static void checkFlatGrid(Shape4 x, int64_t threads, std::mt19937& rng, long* co
         for (int64_t oh = 0; oh < y.h; ++oh)
             for (int64_t ow = 0; ow < y.w; ++ow) {
                 float const want = sortpool_test::weighted_sorted_cells(
-                    sortpool_test::window_cells(one, x.h, x.w, g, oh, ow), K, wk);
+                    sortpool_test::window_cells(one, x.h, x.w, g, oh, ow), K, weights.data() + (nc % x.c) * stride);
                 T const wantBits = Storage::fromFloat(want), got = ys[static_cast<size_t>((nc * y.h + oh) * y.w + ow)];
                 float const gotF = Storage::toFloat(got), wantF = Storage::toFloat(wantBits);
                 bool const ok = std::memcmp(&got, &wantBits, sizeof(T)) == 0 || (gotF != gotF && wantF != wantF) ||
                                 (gotF == 0.f && wantF == 0.f);
                 if (!ok && wrong++ < 3)
-                    std::fprintf(stderr, "  flat K=%d half2=%d %lldx%lldx%lldx%lld grid %lld: out (%lld,%lld,%lld) = %g, "
-                                 "reference %g\n", K, int{kHalf2Sort}, (long long)x.n, (long long)x.c, (long long)x.h,
+                    std::fprintf(stderr, "  flat K=%d half2=%d per-channel=%d %lldx%lldx%lldx%lld grid %lld: out "
+                                 "(%lld,%lld,%lld) = %g, reference %g\n", K, int{kHalf2Sort}, int{kPerChannel}, (long long)x.n, (long long)x.c, (long long)x.h,
                                  (long long)x.w, (long long)threads, (long long)nc, (long long)oh, (long long)ow,
                                  gotF, wantF);
                 ++*compared;
@@ -527,26 +530,32 @@ static void checkFlatGrid(Shape4 x, int64_t threads, std::mt19937& rng, long* co
     CHECK(wrong == 0);
 }
 
-template <typename Storage, bool kHalf2Sort>
+template <typename Storage, bool kHalf2Sort, bool kPerChannel>
 static void checkFlatGrids(std::mt19937& rng, long* compared) {
     // W multiple of 8: one input row is a whole number of 16-byte vectors for every type.
-    Shape4 const shapes[] = {{1, 1, 2, 8}, {2, 3, 6, 8}, {1, 5, 4, 24}, {3, 2, 10, 40}, {2, 3, 8, 264}};
+    Shape4 const shapes[] = {{1, 1, 2, 8}, {2, 3, 6, 8}, {1, 5, 4, 24}, {3, 2, 10, 40}, {2, 3, 8, 264}, {2, 7, 4, 8}};
     for (Shape4 const& s : shapes)
         for (int64_t threads : {1, 3, 32, 37, 256, 4096}) {
-            checkFlatGrid<Storage, 1, kHalf2Sort>(s, threads, rng, compared);
-            checkFlatGrid<Storage, 2, kHalf2Sort>(s, threads, rng, compared);
-            checkFlatGrid<Storage, 3, kHalf2Sort>(s, threads, rng, compared);
-            checkFlatGrid<Storage, 4, kHalf2Sort>(s, threads, rng, compared);
+            checkFlatGrid<Storage, 1, kHalf2Sort, kPerChannel>(s, threads, rng, compared);
+            checkFlatGrid<Storage, 2, kHalf2Sort, kPerChannel>(s, threads, rng, compared);
+            checkFlatGrid<Storage, 3, kHalf2Sort, kPerChannel>(s, threads, rng, compared);
+            checkFlatGrid<Storage, 4, kHalf2Sort, kPerChannel>(s, threads, rng, compared);
         }
+}
+
+template <typename Storage, bool kHalf2Sort>
+static void checkFlatGridsBothWeights(std::mt19937& rng, long* compared) {
+    checkFlatGrids<Storage, kHalf2Sort, false>(rng, compared);
+    checkFlatGrids<Storage, kHalf2Sort, true>(rng, compared);
 }
 
 static void testFlatKernelOnHost() {
     std::mt19937 rng(5);
     long compared = 0;
-    checkFlatGrids<Float32Storage, false>(rng, &compared);
-    checkFlatGrids<Float16Storage, false>(rng, &compared);
-    checkFlatGrids<Float16Storage, true>(rng, &compared);
-    checkFlatGrids<BFloat16Storage, false>(rng, &compared);
+    checkFlatGridsBothWeights<Float32Storage, false>(rng, &compared);
+    checkFlatGridsBothWeights<Float16Storage, false>(rng, &compared);
+    checkFlatGridsBothWeights<Float16Storage, true>(rng, &compared);
+    checkFlatGridsBothWeights<BFloat16Storage, false>(rng, &compared);
     std::printf("flat 2x2 kernel, every thread run on the host: %ld outputs compared with the naive reference\n",
                 compared);
 }

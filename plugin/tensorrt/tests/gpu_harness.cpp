@@ -282,14 +282,17 @@ int correctness(int randomCases) {
             bad += runCase({3, 2, 10, 8, 2, 2, 2, 2, 1, 0, 0, 0, 0, k, false, t}, rng, false);
             bad += runCase({1, 3, 6, 328, 2, 2, 2, 2, 0, 0, 1, 0, 1, k, true, t}, rng, false);
             bad += runCase({2, 40, 5, 24, 2, 2, 2, 2, 1, 0, 0, 0, 0, k, true, t}, rng, false);
-            // No clipped row and shared weights (the flat variants too): one-vector rows, a bottom pad
-            // that no window reaches, rows of an odd number of vectors, a grid of many blocks.
+            // No clipped row (the flat variants too): one-vector rows, a bottom pad that no window
+            // reaches, rows of an odd number of vectors, a grid of many blocks, per-channel weights
+            // in the parameter block and in memory.
             bad += runCase({2, 3, 10, 16, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
             bad += runCase({4, 7, 6, 8, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
             bad += runCase({3, 5, 8, 24, 2, 2, 2, 2, 0, 0, 1, 0, 0, k, false, t}, rng, false);
             bad += runCase({1, 3, 12, 328, 2, 2, 2, 2, 0, 0, 0, 0, 1, k, false, t}, rng, false);
             bad += runCase({8, 16, 32, 200, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
-            cases += 12;
+            bad += runCase({4, 7, 6, 8, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, true, t}, rng, false);
+            bad += runCase({3, 40, 4, 24, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, true, t}, rng, false);
+            cases += 14;
         }
         for (int k = 1; k <= 9; ++k, ++cases) bad += runCase({1, 5, 13, 7, 3, 3, 2, 1, 1, 2, 2, 0, k % 2, k, k % 3 == 0, t}, rng, false);
         for (int k : {1, 7, 33, 64}) {
