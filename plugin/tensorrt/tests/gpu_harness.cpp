@@ -270,29 +270,38 @@ int correctness(int randomCases) {
     int64_t bad = 0;
     int cases = 0;
     DataType const types[] = {DataType::kFLOAT, DataType::kHALF, DataType::kBF16};
+    // 2x2 stride-2 windows, run for every k (1-4) and type (both filled in below).
+    constexpr DataType kAnyType = DataType::kFLOAT;
+    Case const cases2x2[] = {
+        {2, 3, 9, 10, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, false, kAnyType},  // pair fast path
+        {2, 3, 9, 11, 2, 2, 2, 2, 1, 1, 1, 1, 1, 0, true, kAnyType},
+        // Full-width 2x2: the row path (16-byte loads), with and without top/bottom padding, rows
+        // longer than a warp's stride, per-channel weights in the parameter block and in memory.
+        {2, 3, 9, 16, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, false, kAnyType},
+        {1, 4, 7, 8, 2, 2, 2, 2, 1, 0, 1, 0, 1, 0, true, kAnyType},
+        {3, 2, 10, 8, 2, 2, 2, 2, 1, 0, 0, 0, 0, 0, false, kAnyType},
+        {1, 3, 6, 328, 2, 2, 2, 2, 0, 0, 1, 0, 1, 0, true, kAnyType},
+        {2, 40, 5, 24, 2, 2, 2, 2, 1, 0, 0, 0, 0, 0, true, kAnyType},
+        // No clipped row (the flat variants too): one-vector rows, a bottom pad that no window
+        // reaches, rows of an odd number of vectors, a grid of many blocks, per-channel weights in
+        // the parameter block and in memory.
+        {2, 3, 10, 16, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, false, kAnyType},
+        {4, 7, 6, 8, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, false, kAnyType},
+        {3, 5, 8, 24, 2, 2, 2, 2, 0, 0, 1, 0, 0, 0, false, kAnyType},
+        {1, 3, 12, 328, 2, 2, 2, 2, 0, 0, 0, 0, 1, 0, false, kAnyType},
+        {8, 16, 32, 200, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, false, kAnyType},
+        {4, 7, 6, 8, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, true, kAnyType},
+        {3, 40, 4, 24, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, true, kAnyType},
+    };
     // Every k of a 2x2, 3x3 and 8x8 window; odd sizes; pads; ceil mode; per-channel (incl. > 64 weights).
     for (DataType t : types) {
         for (int k = 1; k <= 4; ++k) {
-            bad += runCase({2, 3, 9, 10, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);  // pair fast path
-            bad += runCase({2, 3, 9, 11, 2, 2, 2, 2, 1, 1, 1, 1, 1, k, true, t}, rng, false);
-            // Full-width 2x2: the row path (16-byte loads), with and without top/bottom padding, rows
-            // longer than a warp's stride, per-channel weights in the parameter block and in memory.
-            bad += runCase({2, 3, 9, 16, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
-            bad += runCase({1, 4, 7, 8, 2, 2, 2, 2, 1, 0, 1, 0, 1, k, true, t}, rng, false);
-            bad += runCase({3, 2, 10, 8, 2, 2, 2, 2, 1, 0, 0, 0, 0, k, false, t}, rng, false);
-            bad += runCase({1, 3, 6, 328, 2, 2, 2, 2, 0, 0, 1, 0, 1, k, true, t}, rng, false);
-            bad += runCase({2, 40, 5, 24, 2, 2, 2, 2, 1, 0, 0, 0, 0, k, true, t}, rng, false);
-            // No clipped row (the flat variants too): one-vector rows, a bottom pad that no window
-            // reaches, rows of an odd number of vectors, a grid of many blocks, per-channel weights
-            // in the parameter block and in memory.
-            bad += runCase({2, 3, 10, 16, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
-            bad += runCase({4, 7, 6, 8, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
-            bad += runCase({3, 5, 8, 24, 2, 2, 2, 2, 0, 0, 1, 0, 0, k, false, t}, rng, false);
-            bad += runCase({1, 3, 12, 328, 2, 2, 2, 2, 0, 0, 0, 0, 1, k, false, t}, rng, false);
-            bad += runCase({8, 16, 32, 200, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, false, t}, rng, false);
-            bad += runCase({4, 7, 6, 8, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, true, t}, rng, false);
-            bad += runCase({3, 40, 4, 24, 2, 2, 2, 2, 0, 0, 0, 0, 0, k, true, t}, rng, false);
-            cases += 14;
+            for (Case cs : cases2x2) {
+                cs.k = k;
+                cs.type = t;
+                bad += runCase(cs, rng, false);
+                ++cases;
+            }
         }
         for (int k = 1; k <= 9; ++k, ++cases) bad += runCase({1, 5, 13, 7, 3, 3, 2, 1, 1, 2, 2, 0, k % 2, k, k % 3 == 0, t}, rng, false);
         for (int k : {1, 7, 33, 64}) {
