@@ -255,10 +255,15 @@ __global__ void __launch_bounds__(kFlatThreads, kFlatMinBlocks)
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = int64_t{1} << 20;  // then the grid-stride loop takes over
 
+// Blocks for `work` items at `per_block` per block, at most kMaxBlocks.
+unsigned gridBlocks(int64_t work, int64_t per_block) {
+    const int64_t blocks = (work + per_block - 1) / per_block;
+    return static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
+}
+
 template <typename Storage, int MaxCells, bool kPair, int K = 0>
 cudaError_t launchIndexed(PoolLaunch const& p, int64_t total, bool small, cudaStream_t stream) {
-    const int64_t blocks64 = (total + kThreads - 1) / kThreads;
-    const unsigned blocks = static_cast<unsigned>(blocks64 < kMaxBlocks ? blocks64 : kMaxBlocks);
+    const unsigned blocks = gridBlocks(total, kThreads);
     if (small)
         sortedWeightedPoolKernel<Storage, MaxCells, kPair, K, uint32_t><<<blocks, kThreads, 0, stream>>>(p);
     else
@@ -269,31 +274,36 @@ cudaError_t launchIndexed(PoolLaunch const& p, int64_t total, bool small, cudaSt
 template <typename Storage, int K, int kUnroll, bool kHalf2Sort>
 cudaError_t launchRows(PoolLaunch const& p, cudaStream_t stream) {
     const int64_t rows = p.out.n * p.out.c * p.out.h;
-    const int64_t blocks64 = (rows + kRowThreadsY - 1) / kRowThreadsY;
-    const unsigned blocks = static_cast<unsigned>(blocks64 < kMaxBlocks ? blocks64 : kMaxBlocks);
+    const unsigned blocks = gridBlocks(rows, kRowThreadsY);
     sortedWeightedPool2x2RowKernel<Storage, K, kUnroll, kHalf2Sort>
         <<<blocks, dim3(kRowThreadsX, kRowThreadsY), 0, stream>>>(p);
     return cudaGetLastError();
 }
 
-template <typename Storage, int kUnroll = 1, bool kHalf2Sort = false>
-cudaError_t launchRows2x2(PoolLaunch const& p, cudaStream_t stream) {
+// The 2x2 paths fix pool_range at compile time: launch(std::integral_constant<int, K>{}) with
+// K = pool_range.
+template <typename Launch>
+cudaError_t withPoolRange2x2(PoolLaunch const& p, Launch&& launch) {
     switch (p.geometry.pool_range) {
-    case 1: return launchRows<Storage, 1, kUnroll, kHalf2Sort>(p, stream);
-    case 2: return launchRows<Storage, 2, kUnroll, kHalf2Sort>(p, stream);
-    case 3: return launchRows<Storage, 3, kUnroll, kHalf2Sort>(p, stream);
-    case 4: return launchRows<Storage, 4, kUnroll, kHalf2Sort>(p, stream);
+    case 1: return launch(std::integral_constant<int, 1>{});
+    case 2: return launch(std::integral_constant<int, 2>{});
+    case 3: return launch(std::integral_constant<int, 3>{});
+    case 4: return launch(std::integral_constant<int, 4>{});
     default: return cudaErrorInvalidValue;  // parse_attributes guarantees 1 <= k <= 4 here
     }
+}
+
+template <typename Storage, int kUnroll = 1, bool kHalf2Sort = false>
+cudaError_t launchRows2x2(PoolLaunch const& p, cudaStream_t stream) {
+    return withPoolRange2x2(
+        p, [&](auto k) { return launchRows<Storage, decltype(k)::value, kUnroll, kHalf2Sort>(p, stream); });
 }
 
 template <typename Storage, int K, bool kHalf2Sort>
 cudaError_t launchFlat(PoolLaunch const& p, cudaStream_t stream) {
     constexpr int kUnroll = 2;
     const FlatRowPairs f = FlatRowPairs::forOutput(p.out, Storage::kVecElems / 2);
-    const int64_t perBlock = int64_t{kFlatThreads} * kUnroll;
-    const int64_t blocks64 = (f.vectors + perBlock - 1) / perBlock;
-    const unsigned blocks = static_cast<unsigned>(blocks64 < kMaxBlocks ? blocks64 : kMaxBlocks);
+    const unsigned blocks = gridBlocks(f.vectors, int64_t{kFlatThreads} * kUnroll);
     if (p.channel_weight_stride != 0)
         sortedWeightedPool2x2FlatKernel<Storage, K, kUnroll, kHalf2Sort, true><<<blocks, kFlatThreads, 0, stream>>>(p, f);
     else
@@ -303,25 +313,14 @@ cudaError_t launchFlat(PoolLaunch const& p, cudaStream_t stream) {
 
 template <typename Storage, bool kHalf2Sort = false>
 cudaError_t launchFlat2x2(PoolLaunch const& p, cudaStream_t stream) {
-    switch (p.geometry.pool_range) {
-    case 1: return launchFlat<Storage, 1, kHalf2Sort>(p, stream);
-    case 2: return launchFlat<Storage, 2, kHalf2Sort>(p, stream);
-    case 3: return launchFlat<Storage, 3, kHalf2Sort>(p, stream);
-    case 4: return launchFlat<Storage, 4, kHalf2Sort>(p, stream);
-    default: return cudaErrorInvalidValue;  // parse_attributes guarantees 1 <= k <= 4 here
-    }
+    return withPoolRange2x2(p, [&](auto k) { return launchFlat<Storage, decltype(k)::value, kHalf2Sort>(p, stream); });
 }
 
 // The 2x2 fast path with pool_range fixed at compile time.
 template <typename Storage>
 cudaError_t launchPair2x2(PoolLaunch const& p, int64_t total, bool small, cudaStream_t stream) {
-    switch (p.geometry.pool_range) {
-    case 1: return launchIndexed<Storage, 4, true, 1>(p, total, small, stream);
-    case 2: return launchIndexed<Storage, 4, true, 2>(p, total, small, stream);
-    case 3: return launchIndexed<Storage, 4, true, 3>(p, total, small, stream);
-    case 4: return launchIndexed<Storage, 4, true, 4>(p, total, small, stream);
-    default: return cudaErrorInvalidValue;  // parse_attributes guarantees 1 <= k <= 4 here
-    }
+    return withPoolRange2x2(
+        p, [&](auto k) { return launchIndexed<Storage, 4, true, decltype(k)::value>(p, total, small, stream); });
 }
 
 template <typename Storage>
