@@ -205,6 +205,26 @@ SORTPOOL_HD int64_t pooled_extent(int64_t in, int64_t kernel, int64_t stride, in
     return out;
 }
 
+// The output indices [begin, end) along one axis whose windows lie wholly inside the input
+// (o * stride - pad_head >= 0 and o * stride - pad_head + kernel <= in), for fast paths that read
+// without clipping. An input shorter than the window past the head padding has none; the check
+// comes before the division because C++ division of a negative span rounds towards zero.
+struct IndexRange {
+    int64_t begin = 0, end = 0;
+};
+
+SORTPOOL_HD IndexRange unclipped_windows(int64_t in, int64_t kernel, int64_t stride, int64_t pad_head,
+                                         int64_t out) {
+    IndexRange r;
+    r.begin = (pad_head + stride - 1) / stride;
+    if (r.begin > out) r.begin = out;
+    const int64_t last_start = in - kernel + pad_head;  // largest o * stride that fits
+    r.end = last_start < 0 ? r.begin : last_start / stride + 1;
+    if (r.end > out) r.end = out;
+    if (r.end < r.begin) r.end = r.begin;
+    return r;
+}
+
 struct Shape4 {
     int64_t n = 0, c = 0, h = 0, w = 0;
 };

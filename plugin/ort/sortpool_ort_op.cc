@@ -121,9 +121,9 @@ void pool_rows(const PoolJob<T>& job, int64_t plane, int64_t row_begin, int64_t 
     const auto generic = [&](int64_t oh, int64_t ow) {
         y[oh * out_w + ow] = Element<T>::store(pool_window<MaxCells>(load, in_h, in_w, g, oh, ow, weights));
     };
-    // Columns whose windows need no clipping: ow * sw - left >= 0 and ow * sw - left + kw <= W.
-    const int64_t col_begin = std::min(out_w, (g.pad_left + g.stride_w - 1) / g.stride_w);
-    const int64_t col_end = std::max(col_begin, std::min(out_w, (in_w + g.pad_left - g.kernel_w) / g.stride_w + 1));
+    // Columns whose windows need no clipping go to the fast path.
+    const IndexRange cols = unclipped_windows(in_w, g.kernel_w, g.stride_w, g.pad_left, out_w);
+    const int64_t col_begin = cols.begin, col_end = cols.end;
     const InteriorFn<T> interior = job.interior;
     for (int64_t oh = row_begin; oh < row_end; ++oh) {
         const int64_t h0 = oh * g.stride_h - g.pad_top;

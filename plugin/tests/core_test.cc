@@ -115,6 +115,36 @@ void test_pooled_extent() {
     CHECK(pooled_extent(2147483647, 2, 2, 0, 0, 0) == 1073741823);
 }
 
+// unclipped_windows against the definition, output index by output index, over every small
+// geometry, including inputs shorter than the window that only fit thanks to the padding.
+void test_unclipped_windows() {
+    int geometries = 0;
+    for (int64_t in = 1; in <= 9; ++in)
+        for (int64_t kernel = 1; kernel <= 4; ++kernel)
+            for (int64_t stride = 1; stride <= 4; ++stride)
+                for (int64_t head = 0; head < kernel; ++head)
+                    for (int64_t tail = 0; tail < kernel; ++tail)
+                        for (int64_t ceil_mode = 0; ceil_mode <= 1; ++ceil_mode) {
+                            const int64_t out = sortpool::pooled_extent(in, kernel, stride, head, tail, ceil_mode);
+                            const sortpool::IndexRange r = sortpool::unclipped_windows(in, kernel, stride, head, out);
+                            CHECK(0 <= r.begin && r.begin <= r.end && r.end <= out);
+                            for (int64_t o = 0; o < out; ++o) {
+                                const int64_t start = o * stride - head;
+                                const bool inside = start >= 0 && start + kernel <= in;
+                                CHECK_MSG(inside == (r.begin <= o && o < r.end),
+                                          "in " + std::to_string(in) + " kernel " + std::to_string(kernel) +
+                                              " stride " + std::to_string(stride) + " pads " +
+                                              std::to_string(head) + "/" + std::to_string(tail) + " ceil " +
+                                              std::to_string(ceil_mode) + " output " + std::to_string(o));
+                            }
+                            ++geometries;
+                        }
+    CHECK(geometries == 9 * 4 * 30 * 2);  // in x stride x (kernel, head, tail) x ceil
+    // The case that once read past the row: W = 1, kernel 2, stride 2, right padding only.
+    const sortpool::IndexRange narrow = sortpool::unclipped_windows(1, 2, 2, 0, 1);
+    CHECK(narrow.begin == 0 && narrow.end == 0);
+}
+
 void test_infer_output_shape() {
     PoolConfig cfg;
     RawAttributes raw = attrs({3, 2}, 2, {0.5f, 0.5f});
@@ -299,6 +329,7 @@ int main() {
     test_defaults();
     test_invalid_attributes();
     test_pooled_extent();
+    test_unclipped_windows();
     test_infer_output_shape();
     test_pool_window_random();
     test_max_pool_equivalence();

@@ -88,6 +88,30 @@ def test_2x2_stride2_fast_path_at_benchmark_like_sizes(k):
         assert_matches_reference(dict(kernel_shape=[2, 2], pool_range=k, pads=pads, weights=softmax_weights(rng, k)), x)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("kernel", [2, 3, 4])
+def test_inputs_narrower_than_the_window_padded_to_fit(kernel, stride, dtype):
+    # Every input extent from 1 to kernel + 1 along one axis, with every head and tail pad below
+    # the kernel that makes the padded extent hold a window; the other axis holds whole windows,
+    # so the op's 2x2/3x3 fast path runs on those rows and must leave the clipped columns alone.
+    rng = np.random.default_rng(100 * kernel + stride)
+    cases = 0
+    for size, head, tail, ceil_mode in itertools.product(range(1, kernel + 2), range(kernel), range(kernel), (0, 1)):
+        if size + head + tail < kernel:
+            continue
+        for axis in (2, 3):
+            shape = [2, 3, kernel + 1, kernel + 1]
+            shape[axis] = size
+            pads = [0, head, 0, tail] if axis == 3 else [head, 0, tail, 0]
+            k = int(rng.integers(1, kernel * kernel + 1))
+            attrs = dict(kernel_shape=[kernel, kernel], strides=[stride, stride], pads=pads, ceil_mode=ceil_mode,
+                         pool_range=k, weights=random_weights(rng, k))
+            assert_matches_reference(attrs, rng.standard_normal(shape).astype(dtype))
+            cases += 1
+    assert cases > 0
+
+
 def test_nan_and_inf():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((1, 2, 9, 11)).astype(np.float32)
