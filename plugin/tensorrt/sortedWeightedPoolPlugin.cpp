@@ -66,17 +66,24 @@ int32_t SortedWeightedPoolPlugin::configurePlugin(DynamicPluginTensorDesc const*
 
 int32_t SortedWeightedPoolPlugin::getOutputDataTypes(DataType* outputTypes, int32_t nbOutputs,
                                                      DataType const* inputTypes, int32_t nbInputs) const noexcept {
-    if (outputTypes == nullptr || inputTypes == nullptr || nbOutputs != 1 || nbInputs != 1) {
-        reportError(std::string(kOpType) + ": getOutputDataTypes expects one input and one output");
-        return 1;
+    try {
+        if (outputTypes == nullptr || inputTypes == nullptr || nbOutputs != 1 || nbInputs != 1) {
+            reportError(std::string(kOpType) + ": getOutputDataTypes expects one input and one output");
+            return 1;
+        }
+        if (!isSupportedType(inputTypes[0])) {
+            reportError(std::string(kOpType) + ": input X must be float32, float16 or bfloat16 (got DataType " +
+                        std::to_string(static_cast<int>(inputTypes[0])) + ")");
+            return 1;
+        }
+        outputTypes[0] = inputTypes[0];
+        return 0;
+    } catch (std::exception const& e) {
+        reportException("getOutputDataTypes", &e);
+    } catch (...) {
+        reportException("getOutputDataTypes", nullptr);
     }
-    if (!isSupportedType(inputTypes[0])) {
-        reportError(std::string(kOpType) + ": input X must be float32, float16 or bfloat16 (got DataType " +
-                    std::to_string(static_cast<int>(inputTypes[0])) + ")");
-        return 1;
-    }
-    outputTypes[0] = inputTypes[0];
-    return 0;
+    return 1;
 }
 
 int32_t SortedWeightedPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const*, int32_t,

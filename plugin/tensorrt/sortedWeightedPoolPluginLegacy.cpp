@@ -79,7 +79,10 @@ template <class Abi>
 DataType SortedWeightedPoolPluginLegacyT<Abi>::getOutputDataType(int32_t index, DataType const* inputTypes,
                                                            int32_t nbInputs) const noexcept {
     if (index != 0 || nbInputs != 1 || inputTypes == nullptr) {
-        reportError(std::string(kOpType) + ": getOutputDataType expects output 0 of one input");
+        try {
+            reportError(std::string(kOpType) + ": getOutputDataType expects output 0 of one input");
+        } catch (...) {  // no memory even for the message: return the fallback type unreported
+        }
         return DataType::kFLOAT;
     }
     return inputTypes[0];  // Y has X's type
@@ -88,8 +91,15 @@ DataType SortedWeightedPoolPluginLegacyT<Abi>::getOutputDataType(int32_t index, 
 template <class Abi>
 Abi* SortedWeightedPoolPluginLegacyT<Abi>::clone() const noexcept {
     try {
-        auto* p = new SortedWeightedPoolPluginLegacyT(mConfig);  // device weights are per object
+        // TensorRT clones the engine's plugin for each execution context and does not call
+        // initialize() on the clone, so the clone uploads its own per-channel table (device
+        // weights are per object; a table small enough to travel in the launch needs nothing).
+        auto* p = new SortedWeightedPoolPluginLegacyT(mConfig);
         p->setPluginNamespace(mNamespace.c_str());
+        if (p->initialize() != 0) {
+            delete p;
+            return nullptr;
+        }
         return p;
     } catch (std::exception const& e) {
         reportException("clone", &e);

@@ -39,40 +39,75 @@ void reportNothingOffered(int32_t major) noexcept {
 }
 }  // namespace
 
-void* const* offeredCreators() noexcept {
-    static void* list[kCreatorCount] = {};  // rewritten with the same values on every call
+namespace {
+// Every list the entry points can hand out, built once (function-local static initialisation is
+// thread-safe) and never written again, so loaders on several threads read constant data.
+// Indexed by [version "2" offered][version "1" creator: none, headers' or 11 layout, 8.6 layout].
+struct CreatorTables {
+    void* offered[2][3][kCreatorCount] = {};
+    nvinfer1::IPluginCreatorInterface* current[2][3][kCreatorCount] = {};  // getCreators
+    int32_t currentCount[2][3] = {};
+    nvinfer1::IPluginCreator* legacy[3][1] = {};  // getPluginCreators
+};
+
+CreatorTables const& creatorTables() noexcept {
+    static CreatorTables const tables = [] {
+        CreatorTables t;
+        void* const v2[3] = {nullptr, static_cast<nvinfer1::IPluginCreator*>(&v2Creator()),
+                             static_cast<abi86::IPluginCreator*>(&v2Creator86())};
+        nvinfer1::IPluginCreatorInterface* const v3 = &v3Creator();
+        for (int withV3 = 0; withV3 < 2; ++withV3)
+            for (int layout = 0; layout < 3; ++layout) {
+                t.offered[withV3][layout][kV3] = withV3 ? v3 : nullptr;
+                t.offered[withV3][layout][kV2] = v2[layout];
+                // Only TensorRT 10+ calls getCreators; a TensorRT 8 creator never goes into that list.
+                int32_t& n = t.currentCount[withV3][layout];
+                if (!withV3) continue;
+                t.current[withV3][layout][n++] = v3;
+                if (v2[layout] != nullptr)
+                    t.current[withV3][layout][n++] = static_cast<nvinfer1::IPluginCreator*>(v2[layout]);
+            }
+        // The TensorRT 8 creator goes out as the IPluginCreator of that runtime.
+        for (int layout = 0; layout < 3; ++layout) t.legacy[layout][0] = static_cast<nvinfer1::IPluginCreator*>(v2[layout]);
+        return t;
+    }();
+    return tables;
+}
+
+struct Offer {
+    int withV3;
+    int layout;  // the second index of CreatorTables
+};
+
+Offer currentOffer() noexcept {
     int32_t const major = runtimeMajorVersion();
-    V2Layout const layout = v2LayoutForRuntime();
-    bool const v3 = major == 0 || major >= 10;
-    list[kV3] = v3 ? static_cast<nvinfer1::IPluginCreatorInterface*>(&v3Creator()) : nullptr;
-    switch (layout) {
+    Offer o{major == 0 || major >= 10 ? 1 : 0, 0};
+    switch (v2LayoutForRuntime()) {
     case V2Layout::kHeaders:
-    case V2Layout::kTrt11: list[kV2] = static_cast<nvinfer1::IPluginCreator*>(&v2Creator()); break;
-    case V2Layout::kTrt86: list[kV2] = static_cast<abi86::IPluginCreator*>(&v2Creator86()); break;
-    default: list[kV2] = nullptr; break;
+    case V2Layout::kTrt11: o.layout = 1; break;
+    case V2Layout::kTrt86: o.layout = 2; break;
+    default: o.layout = 0; break;
     }
-    if (list[kV3] == nullptr && list[kV2] == nullptr) reportNothingOffered(major);
-    return list;
+    if (!o.withV3 && o.layout == 0) reportNothingOffered(major);
+    return o;
+}
+}  // namespace
+
+void* const* offeredCreators() noexcept {
+    Offer const o = currentOffer();
+    return creatorTables().offered[o.withV3][o.layout];
 }
 
 nvinfer1::IPluginCreatorInterface* const* creatorList(int32_t* count) noexcept {
-    static nvinfer1::IPluginCreatorInterface* list[kCreatorCount] = {};
-    void* const* offered = offeredCreators();
-    *count = 0;
-    // Only TensorRT 10+ calls getCreators; a TensorRT 8 creator never goes into this list.
-    if (offered[kV3] == nullptr) return list;
-    list[(*count)++] = static_cast<nvinfer1::IPluginCreatorInterface*>(offered[kV3]);
-    if (offered[kV2] != nullptr) list[(*count)++] = static_cast<nvinfer1::IPluginCreator*>(offered[kV2]);
-    return list;
+    Offer const o = currentOffer();
+    *count = creatorTables().currentCount[o.withV3][o.layout];
+    return creatorTables().current[o.withV3][o.layout];
 }
 
 nvinfer1::IPluginCreator* const* legacyCreatorList(int32_t* count) noexcept {
-    static nvinfer1::IPluginCreator* list[1] = {};
-    void* const* offered = offeredCreators();
-    // The TensorRT 8 creator goes out as the IPluginCreator of that runtime.
-    list[0] = static_cast<nvinfer1::IPluginCreator*>(offered[kV2]);
-    *count = offered[kV2] != nullptr ? 1 : 0;
-    return list;
+    Offer const o = currentOffer();
+    *count = o.layout != 0 ? 1 : 0;
+    return creatorTables().legacy[o.layout];
 }
 
 }  // namespace trt

@@ -371,7 +371,7 @@ void DeviceWeights::release() noexcept {
     mCount = 0;
 }
 
-std::string DeviceWeights::prepare(PoolConfig const& cfg) noexcept {
+std::string DeviceWeights::prepare(PoolConfig const& cfg) {
     if (fitsInline(cfg) || (mDevice != nullptr && mCount == cfg.weights.size())) return "";
     release();
     void* p = nullptr;

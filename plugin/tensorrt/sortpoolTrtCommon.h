@@ -169,8 +169,8 @@ public:
         return cfg.weights.size() <= static_cast<size_t>(kMaxInlineWeights);
     }
     // Allocates and uploads (synchronously) if the config needs a buffer and none is there yet.
-    // Returns "" on success.
-    std::string prepare(PoolConfig const& cfg) noexcept;
+    // Returns "" on success, else the reason (building it may throw std::bad_alloc: callers catch).
+    std::string prepare(PoolConfig const& cfg);
     void release() noexcept;
     // Fills the weight fields of a launch; false if the buffer is needed but was never prepared.
     bool fill(PoolConfig const& cfg, PoolLaunch* launch) const noexcept;

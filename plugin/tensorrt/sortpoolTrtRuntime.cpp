@@ -96,7 +96,8 @@ int pickLibrary(dl_phdr_info* info, size_t, void* data) {
 }
 
 // Looked up on each use until found (TensorRT may be loaded after this library), then cached.
-TrtLibrary const& trtLibrary() noexcept {
+// Returns a copy taken under the lock: another thread may be filling the cache meanwhile.
+TrtLibrary trtLibrary() noexcept {
     static std::mutex mutex;
     static TrtLibrary lib;
     std::lock_guard<std::mutex> lock(mutex);

@@ -129,6 +129,36 @@ static void testSerializationV1() {
     p->destroy();
 }
 
+// TensorRT clones the engine's plugin for each execution context and never calls initialize()
+// on the clone, so a version "1" clone must come back with its per-channel table on the device
+// when the table is too large to travel in the launch. Without a GPU the upload fails, and
+// clone() must say so instead of returning a plugin that cannot enqueue.
+static void testCloneUploadsLargeWeightTables() {
+    int devices = 0;
+    bool const haveGpu = cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
+    SortedWeightedPoolPluginLegacyCreator creator;
+    for (int32_t channels : {1, 32}) {  // 4 weights travel in the launch; 128 need a device buffer
+        Fields f;
+        f.i32("pool_range", {4}).f32("weights", std::vector<float>(static_cast<size_t>(4 * channels), 0.25f));
+        IPluginV2* p = creator.createPlugin("x", f.get());
+        CHECK(p != nullptr);
+        if (!p) continue;
+        bool const needsBuffer = !DeviceWeights::fitsInline(static_cast<SortedWeightedPoolPluginLegacy*>(p)->config());
+        CHECK(needsBuffer == (channels == 32));
+        clearLastError();
+        IPluginV2* copy = static_cast<IPluginV2DynamicExt*>(p)->clone();
+        if (!needsBuffer || haveGpu) {
+            CHECK_MSG(copy != nullptr, lastError());
+        } else {
+            CHECK(copy == nullptr);
+            CHECK_MSG(std::string(lastError()).find("128 per-channel weights on the device") != std::string::npos,
+                      lastError());
+        }
+        if (copy) copy->destroy();
+        p->destroy();
+    }
+}
+
 static void testShapesAndFormats() {
     // Output-shape expression == core pooled_extent / infer_output_shape, over many geometries.
     int cases = 0;
@@ -563,6 +593,7 @@ static void testFlatKernelOnHost() {
 int main() {
     testFields();
     testSerializationV1();
+    testCloneUploadsLargeWeightTables();
     testShapesAndFormats();
     testV2Layouts();
     testHalf2Windows();

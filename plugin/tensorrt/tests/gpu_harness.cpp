@@ -1,7 +1,9 @@
 // gpu_harness.cpp - drives the SortedWeightedPool plugins on real CUDA buffers, without a
 // TensorRT builder or runtime: plugins come from the creators, then
-//   version "1" (IPluginV2DynamicExt): initialize -> configurePlugin -> enqueue, in the headers'
-//                                      layout and in TensorRT 8.6's (32-bit dims, sortpoolTrtV2Abi86.h)
+//   version "1" (IPluginV2DynamicExt): initialize -> clone -> configurePlugin -> enqueue on the clone
+//                                      (the headers' layout, as a TensorRT execution context runs it),
+//                                      and initialize -> configurePlugin -> enqueue in TensorRT 8.6's
+//                                      layout (32-bit dims, sortpoolTrtV2Abi86.h)
 //   version "2" (IPluginV3):           attachToContext -> onShapeChange -> enqueue
 // and every output is compared with the CPU reference (the op core's pool_window run on the host)
 // for float32, float16 and bfloat16 over many shapes and attributes. Results must be bit-exact
@@ -208,12 +210,18 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
             DynamicPluginTensorDesc din{}, dout{};
             din.desc = in; din.min = din.max = din.opt = in.dims;
             dout.desc = out; dout.min = dout.max = dout.opt = out.dims;
+            // As the TensorRT runtime does: initialize the engine's plugin, then run a clone of it
+            // (an execution context's plugin), on which initialize() is never called.
             if (p && p->initialize() == 0) {
-                p->configurePlugin(&din, 1, &dout, 1);
-                void const* ins[] = {dx};
-                void* outs[] = {dy};
-                rc = p->enqueue(&in, &out, ins, outs, nullptr, stream);
-                CUDA_OK(cudaStreamSynchronize(stream));
+                IPluginV2DynamicExt* context = p->clone();
+                if (context) {
+                    context->configurePlugin(&din, 1, &dout, 1);
+                    void const* ins[] = {dx};
+                    void* outs[] = {dy};
+                    rc = context->enqueue(&in, &out, ins, outs, nullptr, stream);
+                    CUDA_OK(cudaStreamSynchronize(stream));
+                    context->destroy();
+                }
                 p->terminate();
             }
             if (p) p->destroy();
