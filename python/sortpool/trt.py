@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Union
@@ -98,7 +98,48 @@ def trt_major(trt) -> int:
 
 
 def make_logger(trt, verbose: bool = False):
-    return trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
+    """A TensorRT logger that prints warnings and errors (everything with ``verbose``) to stderr
+    and counts the errors: ``trt.Runtime`` and ``trt.Builder`` report a failure (no usable CUDA, a
+    driver too old for the TensorRT build) only through the logger and return an object that
+    crashes the process when used, so their callers look at ``error_count`` (see _checked)."""
+    severity = trt.ILogger.Severity
+    letters = {int(severity.INTERNAL_ERROR): "F", int(severity.ERROR): "E", int(severity.WARNING): "W",
+               int(severity.INFO): "I", int(severity.VERBOSE): "V"}
+    shown = int(severity.VERBOSE if verbose else severity.WARNING)
+    worst_error = int(severity.ERROR)
+
+    class CountingLogger(trt.ILogger):
+        def __init__(self):
+            trt.ILogger.__init__(self)
+            self.error_count = 0
+            self.recent_errors = deque(maxlen=16)
+
+        def log(self, level, msg):
+            level = int(level)
+            if level <= worst_error:
+                self.error_count += 1
+                self.recent_errors.append(msg)
+            if level <= shown:
+                print(f"[TensorRT] [{letters.get(level, '?')}] {msg}", file=sys.stderr, flush=True)
+
+    return CountingLogger()
+
+
+def _checked(trt, logger, what: str, make):
+    """``make()`` (trt.Runtime / trt.Builder / load_runtime), refused when it returned None or
+    TensorRT logged an error while making it."""
+    errors_before = logger.error_count
+    made = make()
+    if made is None or logger.error_count > errors_before:
+        if made is not None:
+            # What TensorRT hands back after such a failure crashes the process when it is used or
+            # even destroyed (seen with the TensorRT 10.16 and 11.4 lean runtimes without a usable
+            # CUDA): it is given an extra reference and so never freed, to report instead of crash.
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(made))
+        new_errors = list(logger.recent_errors)[-(logger.error_count - errors_before):]
+        why = new_errors[0] if logger.error_count > errors_before else "it returned None"  # the first says why
+        raise BackendUnavailable(f"TensorRT {trt.__version__} ({trt.__name__}) could not create {what}: {why}")
+    return made
 
 
 # ------------------------------------------------------------------------------------------------
@@ -385,7 +426,7 @@ def build_engine(onnx_path: Union[str, os.PathLike], engine_path: Union[str, os.
     log(f"TensorRT {trt.__version__}: plugin {plugin_path} registered; {n_nodes} {PLUGIN_NAME} node(s) use plugin "
         f"version \"{version}\" ({_INTERFACES.get(version, '?')})")
 
-    builder = trt.Builder(logger)
+    builder = _checked(trt, logger, "a builder", lambda: trt.Builder(logger))
     flags = 0
     creation = getattr(trt, "NetworkDefinitionCreationFlag", None)
     if major < 11 and creation is not None and hasattr(creation, "STRONGLY_TYPED"):
@@ -459,12 +500,12 @@ def build_engine(onnx_path: Union[str, os.PathLike], engine_path: Union[str, os.
     data = bytes(memoryview(serialized))
     engine_path.write_bytes(data)
     if options.timing_cache:
-        with config.get_timing_cache().serialize() as blob:
-            Path(options.timing_cache).write_bytes(bytes(memoryview(blob)))
+        blob = config.get_timing_cache().serialize()
+        Path(options.timing_cache).write_bytes(bytes(memoryview(blob)))
 
     layers = None
     try:
-        runtime = trt.Runtime(logger)
+        runtime = _checked(trt, logger, "a runtime", lambda: trt.Runtime(logger))
         runtime.engine_host_code_allowed = True
         engine = runtime.deserialize_cuda_engine(data)
         layers = int(engine.num_layers) if engine is not None else None
@@ -489,6 +530,15 @@ def _np_dtype(trt, dt) -> Optional[np.dtype]:
         return np.dtype(trt.nptype(dt))
     except TypeError:
         return None
+
+
+def _dtype_label(trt, dt) -> str:
+    """The numpy / ONNX Runtime name of a TensorRT type ("float32", "float16", "bfloat16"), or
+    TensorRT's own name for a type numpy lacks (e.g. "fp8")."""
+    if dt == trt.DataType.BF16:
+        return "bfloat16"
+    np_dt = _np_dtype(trt, dt)
+    return np_dt.name if np_dt is not None else str(dt).split(".")[-1].lower()
 
 
 def _dims(d) -> tuple:
@@ -517,9 +567,11 @@ class TrtEngine:
         self.cuda = cuda_backend(cuda)  # before TensorRT touches the device: a clear line if no GPU
         self.plugin_path = load_plugin(trt, plugin_path, required=plugin_path is not None)
         self._logger = make_logger(trt, verbose)
-        runtime = trt.Runtime(self._logger)
+        parent = runtime = _checked(trt, self._logger, "a runtime", lambda: trt.Runtime(self._logger))
+        self._parent_runtime = parent  # kept alive while the lean runtime loaded from it is used
         if lean_runtime:
-            runtime = runtime.load_runtime(str(require_file(lean_runtime, "lean runtime library")))
+            path = str(require_file(lean_runtime, "lean runtime library"))
+            runtime = _checked(trt, self._logger, f"a runtime from {path}", lambda: parent.load_runtime(path))
         if allow_host_code:
             runtime.engine_host_code_allowed = True  # engines that carry the plugin library
         self._runtime = runtime
@@ -539,7 +591,7 @@ class TrtEngine:
             name = self.engine.get_tensor_name(i)
             dt = self.engine.get_tensor_dtype(name)
             dims = tuple(None if v < 0 else v for v in _dims(self.engine.get_tensor_shape(name)))
-            spec = TensorSpec(name, _np_dtype(trt, dt), dims, str(dt).split(".")[-1].lower())
+            spec = TensorSpec(name, _np_dtype(trt, dt), dims, _dtype_label(trt, dt))
             if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                 self.inputs.append(spec)
                 lo, mid, hi = self.engine.get_tensor_profile_shape(name, 0)
@@ -593,7 +645,7 @@ class TrtEngine:
             except Exception:
                 pass
         self._buffers.clear()
-        for attr in ("context", "engine"):
+        for attr in ("context", "engine", "_runtime", "_parent_runtime"):  # in dependency order
             if getattr(self, attr, None) is not None:
                 setattr(self, attr, None)
         try:

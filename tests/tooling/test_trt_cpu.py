@@ -75,3 +75,62 @@ def test_progress_monitor_reports_phases():
     assert stream.getvalue() == "[build] Building engine (3 steps)\n"
     monitor.cancelled = True
     assert monitor.step_complete("Building engine", 3) is False
+
+
+def test_logger_prints_warnings_and_counts_errors(capsys):
+    trt = _trt_module()
+    severity = trt.ILogger.Severity
+    logger = sp_trt.make_logger(trt)
+    logger.log(severity.INFO, "an info line")
+    logger.log(severity.WARNING, "a warning line")
+    assert logger.error_count == 0
+    logger.log(severity.ERROR, "an error line")
+    logger.log(severity.INTERNAL_ERROR, "an internal error")
+    assert logger.error_count == 2 and list(logger.recent_errors) == ["an error line", "an internal error"]
+    err = capsys.readouterr().err
+    assert "a warning line" in err and "an error line" in err and "an info line" not in err
+    sp_trt.make_logger(trt, verbose=True).log(severity.VERBOSE, "a verbose line")
+    assert "a verbose line" in capsys.readouterr().err
+
+
+def test_tensorrt_type_labels_are_numpy_names():
+    trt = _trt_module()
+    labels = {t: sp_trt._dtype_label(trt, getattr(trt.DataType, t)) for t in ("FLOAT", "HALF", "BF16", "INT32", "INT64")}
+    assert labels == {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT32": "int32", "INT64": "int64"}
+
+
+# Run in a child process: before the check, the runtime that TensorRT returns after a failed CUDA
+# initialisation crashed the interpreter (segmentation fault) on first use.
+_RUNTIME_PROBE = """
+import sortpool.cuda, sortpool.trt as sp_trt
+from sortpool.errors import BackendFailure, BackendUnavailable
+
+class NoDevice:  # a CUDA binding that says yes, so that TensorRT's own CUDA check is what decides
+    def stream(self): return 0
+    def destroy_stream(self, s): pass
+    def close(self): pass
+
+sortpool.cuda.cuda_backend = lambda prefer=None: NoDevice()
+try:
+    sp_trt.TrtEngine(b"not an engine", plugin_path=None, allow_host_code=True)
+except (BackendFailure, BackendUnavailable) as e:
+    print(type(e).__name__, e)
+"""
+
+
+def test_runtime_that_cannot_use_cuda_is_an_error_not_a_crash():
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    _trt_module()
+    env = dict(os.environ, PYTHONFAULTHANDLER="1")
+    r = subprocess.run([sys.executable, "-c", _RUNTIME_PROBE], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr[-2000:]}"
+    gpu = shutil.which("nvidia-smi") is not None and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0
+    if gpu:  # TensorRT initialised CUDA: the bytes are what it refuses
+        assert r.stdout.startswith("BackendFailure") and "could not deserialize" in r.stdout, r.stdout
+    else:
+        assert r.stdout.startswith("BackendUnavailable") and "could not create a runtime" in r.stdout, r.stdout
+        assert "CUDA initialization failure" in r.stdout, r.stdout  # TensorRT's first message: the cause
