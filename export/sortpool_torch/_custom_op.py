@@ -40,4 +40,5 @@ def _(x, kernel_shape, strides, pads, ceil_mode, pool_range, weights):
     n, c, h, w = x.shape
     out_h = pooled_extent(h, kernel_shape[0], strides[0], pads[0], pads[2], bool(ceil_mode))
     out_w = pooled_extent(w, kernel_shape[1], strides[1], pads[1], pads[3], bool(ceil_mode))
-    return x.new_empty((n, c, out_h, out_w))
+    # An empty axis gives an empty output whatever the window, as in the eager form.
+    return x.new_empty((n, c, 0 if h == 0 else out_h, 0 if w == 0 else out_w))

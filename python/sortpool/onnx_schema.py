@@ -211,14 +211,23 @@ def output_shape(attrs: PoolAttributes, input_shape: Sequence[int]) -> tuple:
             f"pool_range {attrs.pool_range}) but input X has C = {c}"
         )
     (kh, kw), (sh, sw), (pt, pl, pb, pr) = attrs.kernel_shape, attrs.strides, attrs.pads
-    oh = pooled_extent(h, kh, sh, pt, pb, attrs.ceil_mode)
-    ow = pooled_extent(w, kw, sw, pl, pr, attrs.ceil_mode)
-    if h > 0 and w > 0 and (oh <= 0 or ow <= 0):
-        raise ValueError(
-            f"{OP_TYPE}: input X {dims} is smaller than the window: padded size {h + pt + pb}x{w + pl + pr}"
-            f" < kernel {kh}x{kw}"
-        )
-    return (n, c, 0 if h == 0 else max(oh, 0), 0 if w == 0 else max(ow, 0))
+    return (n, c, _pooled_axis(h, kh, sh, pt, pb, attrs.ceil_mode, "H", dims),
+            _pooled_axis(w, kw, sw, pl, pr, attrs.ceil_mode, "W", dims))
+
+
+def _pooled_axis(size: int, kernel: int, stride: int, pad_head: int, pad_tail: int, ceil_mode: int, axis: str,
+                 dims) -> int:
+    """Output extent along one spatial axis of known size, each axis on its own as in the core's
+    infer_output_shape: an empty axis gives 0; otherwise a padded size below the window is an error."""
+    if size > MAX_SPATIAL_EXTENT:
+        raise ValueError(f"{OP_TYPE}: input X spatial size {dims} exceeds the supported maximum {MAX_SPATIAL_EXTENT}")
+    if size == 0:
+        return 0
+    extent = pooled_extent(size, kernel, stride, pad_head, pad_tail, ceil_mode)
+    if extent <= 0:
+        raise ValueError(f"{OP_TYPE}: input X {dims} is smaller than the window along {axis}: padded size "
+                         f"{size + pad_head + pad_tail} < kernel {kernel}")
+    return extent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,16 +301,12 @@ def _infer(ctx) -> None:
                     continue
                 k, s, ph, pt_ = spatial[axis]
                 if d.HasField("dim_value"):
-                    if d.dim_value == 0:
-                        od.dim_value = 0
-                    else:
-                        e = pooled_extent(d.dim_value, k, s, ph, pt_, attrs.ceil_mode)
-                        if e <= 0:
-                            raise InferenceError(
-                                f"{OP_TYPE}: input X extent {d.dim_value} on axis {axis} is smaller than the "
-                                f"window: padded size {d.dim_value + ph + pt_} < kernel {k}"
-                            )
-                        od.dim_value = e
+                    shown = [v if v is not None else (dd.dim_param or "?") for v, dd in zip(known, dims)]
+                    try:
+                        od.dim_value = _pooled_axis(d.dim_value, k, s, ph, pt_, attrs.ceil_mode, "HW"[axis - 2],
+                                                    shown)
+                    except ValueError as e:
+                        raise InferenceError(str(e)) from None
                 elif (k, s, ph, pt_) == (1, 1, 0, 0) and d.HasField("dim_param"):
                     od.dim_param = d.dim_param
                 # otherwise: unknown extent (neither value nor param)

@@ -210,3 +210,18 @@ def test_export_to_file_object_and_names():
     assert [i.name for i in proto.graph.input] == ["x"] and [o.name for o in proto.graph.output] == ["y"]
     assert _dims(proto.graph.input[0]) == ["batch", 1, "height", "width"]
     onnx.checker.check_model(proto, full_check=True)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 7, 9), (1, 2, 0, 5), (1, 2, 5, 0), (0, 2, 4, 4)],
+                         ids=["plain", "empty_h", "empty_w", "empty_n"])
+def test_export_op_passes_torch_opcheck(shape):
+    # torch's own consistency checks of the export op: the fake (shape) implementation agrees with
+    # the eager one, including empty axes, which give empty outputs whatever the window.
+    import sortpool_torch._custom_op  # noqa: F401  (registers the op)
+
+    op = torch.ops.sortpool.sorted_weighted_pool.default
+    x = torch.randn(shape)
+    torch.library.opcheck(op, (x, [3, 3], [1, 1], [0, 1, 0, 1], 0, 2, [0.75, 0.25]),
+                          test_utils=("test_schema", "test_faketensor"))
+    if 0 in shape[2:]:
+        assert op(x, [3, 3], [1, 1], [0, 1, 0, 1], 0, 2, [0.75, 0.25]).numel() == 0

@@ -82,6 +82,33 @@ def test_symbolic_dims():
     assert dims[2].dim_param != "H" and not dims[2].HasField("dim_value")  # unknown (onnx may name it unk__0)
 
 
+@pytest.mark.parametrize("batch", [2, "N"], ids=["static", "symbolic_batch"])
+def test_each_spatial_axis_is_checked_on_its_own(batch):
+    # The contract: an empty axis gives 0 whatever the window; a non-empty axis whose padded size is
+    # below the window is an error, even when the other axis is empty. Static and partly symbolic
+    # shapes take different paths through the schema; both must follow the reference.
+    register_schema()
+    for h, w, pads in itertools.product([0, 1, 2, 3], [0, 1, 2, 3], ([0, 0, 0, 0], [0, 1, 0, 0], [1, 0, 0, 1])):
+        attrs = dict(kernel_shape=[3, 2], strides=[2, 2], pads=pads, pool_range=1, weights=[1.0])
+        model = _model([batch, 3, h, w], **attrs)
+        try:
+            expected = output_shape((2, 3, h, w), (3, 2), (2, 2), pads, 0)
+        except ValueError:
+            axis = "H" if 0 < h and h + pads[0] + pads[2] < 3 else "W"
+            with pytest.raises(Exception, match=f"smaller than the window along {axis}"):
+                onnx.checker.check_model(model, full_check=True)
+            continue
+        onnx.checker.check_model(model, full_check=True)
+        assert _out_dims(model)[2:] == list(expected[2:]), (h, w, pads)
+
+
+def test_spatial_limit_holds_with_a_symbolic_batch():
+    register_schema()
+    model = _model(["N", 1, 2**31, 4], pool_range=1, weights=[1.0])
+    with pytest.raises(Exception, match="exceeds the supported maximum"):
+        onnx.checker.check_model(model, full_check=True)
+
+
 BAD = [
     (dict(pool_range=5, weights=[1.0] * 5), "pool_range"),
     (dict(pool_range=0, weights=[1.0]), "pool_range"),
