@@ -234,16 +234,18 @@ constexpr int64_t kUnknownDim = -1;
 // Checks an input shape against a config and computes the output shape. Returns "" on success.
 // A negative input dimension means "not known yet" (symbolic, at graph-build time): the checks
 // that need it are skipped and the output dimension it decides is kUnknownDim.
-inline std::string infer_output_shape(const PoolConfig& cfg, const std::vector<int64_t>& in_dims, Shape4* out) {
+// Allocates nothing when the shape is fine (the TensorRT plugin calls it in enqueue); messages
+// are built only on error.
+inline std::string infer_output_shape(const PoolConfig& cfg, const int64_t* in_dims, size_t rank, Shape4* out) {
     const PoolGeometry& g = cfg.geometry;
-    const std::string dims_text = detail::list_to_string(in_dims);
-    if (in_dims.size() != 4)
-        return std::string(kOpType) + ": input X must have rank 4 (N, C, H, W), got rank " +
-               std::to_string(in_dims.size()) + " " + dims_text;
+    const auto dims_text = [&] { return detail::list_to_string(std::vector<int64_t>(in_dims, in_dims + rank)); };
+    if (rank != 4)
+        return std::string(kOpType) + ": input X must have rank 4 (N, C, H, W), got rank " + std::to_string(rank) +
+               " " + dims_text();
     const auto known = [](int64_t d) { return d >= 0; };
     const Shape4 x{in_dims[0], in_dims[1], in_dims[2], in_dims[3]};
     if (x.h > kMaxSpatialExtent || x.w > kMaxSpatialExtent)
-        return std::string(kOpType) + ": input X spatial size " + dims_text + " exceeds the supported maximum " +
+        return std::string(kOpType) + ": input X spatial size " + dims_text() + " exceeds the supported maximum " +
                std::to_string(kMaxSpatialExtent);
     if (cfg.per_channel() && known(x.c) && x.c != cfg.weight_channels())
         return std::string(kOpType) + ": per-channel weights were given for " + std::to_string(cfg.weight_channels()) +
@@ -264,12 +266,16 @@ inline std::string infer_output_shape(const PoolConfig& cfg, const std::vector<i
         }
         *outs[axis] = pooled_extent(e[0], e[1], e[2], e[3], e[4], g.ceil_mode);
         if (*outs[axis] <= 0)
-            return std::string(kOpType) + ": input X " + dims_text + " is smaller than the window along " +
+            return std::string(kOpType) + ": input X " + dims_text() + " is smaller than the window along " +
                    (axis == 0 ? "H" : "W") + ": padded size " + std::to_string(e[0] + e[3] + e[4]) + " < kernel " +
                    std::to_string(e[1]);
     }
     *out = y;
     return "";
+}
+
+inline std::string infer_output_shape(const PoolConfig& cfg, const std::vector<int64_t>& in_dims, Shape4* out) {
+    return infer_output_shape(cfg, in_dims.data(), in_dims.size(), out);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -113,8 +113,6 @@ class ShapeInferAttributes {
 };
 
 // Reads one attribute of the expected kind. Returns false when it is absent; throws an
-// Ort::Exception naming the attribute when it is present with another type.
-// Reads one attribute of the expected kind. Returns false when it is absent; throws an
 // Ort::Exception naming the attribute when it is present with another type. ORT's array getters
 // accept a scalar or string attribute and return an empty list, so an empty list only counts
 // as "ints"/"floats" when no other type matches.

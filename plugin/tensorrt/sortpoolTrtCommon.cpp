@@ -316,26 +316,28 @@ bool supportsCombination(int32_t pos, DataType const* types, nvinfer1::TensorFor
 }
 
 namespace {
-// The core's shape rule on TensorRT dims (-1 = not known yet).
-std::string inferFromDims(PoolConfig const& cfg, nvinfer1::Dims const& in, std::vector<int64_t>* dims, Shape4* y) {
+// The core's shape rule on TensorRT dims (-1 = not known yet). No allocation unless it fails:
+// enqueue runs it.
+std::string inferFromDims(PoolConfig const& cfg, nvinfer1::Dims const& in, int64_t (&dims)[nvinfer1::Dims::MAX_DIMS],
+                          Shape4* y) {
     if (in.nbDims < 0 || in.nbDims > nvinfer1::Dims::MAX_DIMS)
         return std::string(kOpType) + ": input X has an invalid rank " + std::to_string(in.nbDims);
-    dims->assign(in.d, in.d + in.nbDims);
-    return infer_output_shape(cfg, *dims, y);
+    for (int32_t i = 0; i < in.nbDims; ++i) dims[i] = in.d[i];
+    return infer_output_shape(cfg, dims, static_cast<size_t>(in.nbDims), y);
 }
 }  // namespace
 
 std::string checkInputDims(PoolConfig const& cfg, nvinfer1::Dims const& in) {
-    std::vector<int64_t> dims;
+    int64_t dims[nvinfer1::Dims::MAX_DIMS];
     Shape4 y;
-    return inferFromDims(cfg, in, &dims, &y);
+    return inferFromDims(cfg, in, dims, &y);
 }
 
 std::string describeLaunch(PoolConfig const& cfg, nvinfer1::PluginTensorDesc const& in,
                            nvinfer1::PluginTensorDesc const& out, PoolLaunch* launch) {
-    std::vector<int64_t> dims;
+    int64_t dims[nvinfer1::Dims::MAX_DIMS];
     Shape4 y;
-    std::string err = inferFromDims(cfg, in.dims, &dims, &y);
+    std::string err = inferFromDims(cfg, in.dims, dims, &y);
     if (!err.empty()) return err;
     if (out.dims.nbDims != 4 || out.dims.d[0] != y.n || out.dims.d[1] != y.c || out.dims.d[2] != y.h ||
         out.dims.d[3] != y.w)
@@ -378,6 +380,9 @@ std::string DeviceWeights::prepare(PoolConfig const& cfg) {
     cudaError_t e = cudaMalloc(&p, cfg.weights.size() * sizeof(float));
     if (e == cudaSuccess) {
         e = cudaMemcpy(p, cfg.weights.data(), cfg.weights.size() * sizeof(float), cudaMemcpyHostToDevice);
+        // From pageable memory cudaMemcpy may return before the DMA lands, and enqueue's stream
+        // need not wait for the default stream: wait here (never in enqueue) for the copy.
+        if (e == cudaSuccess) e = cudaStreamSynchronize(nullptr);
         if (e != cudaSuccess) cudaFree(p);
     }
     if (e != cudaSuccess)

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <random>
 #include <deque>
 #include <string>
@@ -25,6 +27,20 @@ using namespace sortpool;
 using namespace sortpool::trt;
 using sortpool::trt::testing::ConstBuilder;
 using sortpool::trt::testing::ConstExpr;
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // gcc 12 misreads the malloc-backed pair below
+#endif
+// Heap allocations on this thread, counted by the replaceable global operator new (the array
+// forms forward to it), so that a test can show enqueue's host work allocates nothing.
+static thread_local long tAllocations = 0;
+void* operator new(std::size_t n) {
+    ++tAllocations;
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 // --- helpers ----------------------------------------------------------------------------------------
 struct Fields {
@@ -157,6 +173,40 @@ static void testCloneUploadsLargeWeightTables() {
         if (copy) copy->destroy();
         p->destroy();
     }
+}
+
+// enqueue's host work (the shape check and the launch description, weights included) must not
+// allocate: TensorRT calls it on the inference path. Errors may allocate for their message.
+static void testLaunchDescriptionAllocatesNothing() {
+    SortedWeightedPoolPluginLegacyCreator creator;
+    Fields f;
+    f.i32("kernel_shape", {3, 3}).i32("strides", {2, 2}).i32("pads", {1, 1, 1, 1}).i32("pool_range", {3});
+    f.f32("weights", std::vector<float>(3 * 16, 0.5f));  // per-channel, C = 16: travels in the launch
+    IPluginV2* p = creator.createPlugin("x", f.get());
+    CHECK(p != nullptr);
+    if (!p) return;
+    PoolConfig const cfg = static_cast<SortedWeightedPoolPluginLegacy*>(p)->config();
+    PluginTensorDesc in{}, out{};
+    in.type = out.type = DataType::kHALF;
+    in.format = out.format = TensorFormat::kLINEAR;
+    in.dims.nbDims = out.dims.nbDims = 4;
+    int64_t const x[4] = {8, 16, 111, 112}, y[4] = {8, 16, 56, 56};
+    for (int i = 0; i < 4; ++i) {
+        in.dims.d[i] = x[i];
+        out.dims.d[i] = y[i];
+    }
+    DeviceWeights weights;
+    PoolLaunch launch;
+    long const before = tAllocations;
+    bool const described = describeLaunch(cfg, in, out, &launch).empty() && weights.fill(cfg, &launch);
+    bool const checked = checkInputDims(cfg, in.dims).empty();
+    long const allocations = tAllocations - before;
+    CHECK(described && checked);
+    CHECK_MSG(allocations == 0, std::to_string(allocations) + " allocations");
+    CHECK(launch.out.h == 56 && launch.out.w == 56 && launch.inline_count == 48);
+    out.dims.d[3] = 57;  // an error still gets its message
+    CHECK(describeLaunch(cfg, in, out, &launch).find("expected [8, 16, 56, 56]") != std::string::npos);
+    p->destroy();
 }
 
 static void testShapesAndFormats() {
@@ -594,6 +644,7 @@ int main() {
     testFields();
     testSerializationV1();
     testCloneUploadsLargeWeightTables();
+    testLaunchDescriptionAllocatesNothing();
     testShapesAndFormats();
     testV2Layouts();
     testHalf2Windows();
