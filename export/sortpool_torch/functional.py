@@ -69,7 +69,7 @@ def sorted_weighted_pool2d(
     Attributes are not validated here (the layer and the ONNX schema do that).
     Per window: padded cells are not values; a NaN gives NaN (``topk`` ranks NaN above every
     number); the k largest values are weighted, missing ranks (windows with fewer than k real
-    cells) add 0; the sum is accumulated in float32 (float64 for float64 inputs) and cast back.
+    cells) add 0; the sum is accumulated in rank order in float32 (float64 for float64 inputs) and cast back.
     """
     kh, kw = int(kernel_shape[0]), int(kernel_shape[1])
     sh, sw = int(strides[0]), int(strides[1])
@@ -98,4 +98,11 @@ def sorted_weighted_pool2d(
     wt = weights.to(acc_dtype)
     if wt.dim() == 2:  # per channel (C, k)
         wt = wt[:, None, None, :]
-    return (top * wt).sum(-1).to(x.dtype)
+    # The contract's arithmetic: each product rounded, then the sum accumulated in rank order
+    # (rank 0 first), so float32 results equal the ONNX Runtime op's and the TensorRT plugin's bit
+    # for bit; torch's own sum(-1) reduces in another order (1-ulp differences).
+    products = top * wt
+    acc = products[..., 0]
+    for rank in range(1, k):
+        acc = acc + products[..., rank]
+    return acc.to(x.dtype)

@@ -1,10 +1,10 @@
 """Exported models run in ONNX Runtime (sortpool custom-op library) vs PyTorch.
 
-Tolerances: float32, max abs error <= 1e-5 on unit-scale inputs (both sides accumulate in
-float32; only the summation order may differ). float16: |ort - torch| <= 1e-3 + 1e-3 * |torch|
-elementwise for the pooling layer alone (both round a float32 sum once to float16, so they
-differ by at most one float16 ulp, ~1e-3 at unit scale); in a float16 Conv+pool model the Conv
-(ORT vs PyTorch CPU float16 kernels) dominates and the bound is 1e-2 absolute.
+Tolerances: none for the pooling layer alone. Both sides follow the contract's arithmetic (float32
+products, a float32 sum in rank order, one final rounding), so float32 and float16 outputs are
+equal bit for bit, NaN positions included. Around a Conv, the Conv's own summation order differs
+between ORT and PyTorch: float32 max abs error <= 1e-5 on unit-scale inputs, and 1e-2 absolute
+in a float16 Conv+pool model.
 
 Skipped, with the reason, when the ORT custom-op library is not built/installed.
 """
@@ -72,7 +72,8 @@ def test_float32_parity_at_several_shapes(config, dynamo):
     )
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     x0 = torch.randn(2, c, kh + 7, kw + 6)
-    if not dynamo and k > 1:  # the TorchScript path is cheap: also check a model around the layer
+    with_conv = not dynamo and k > 1  # the TorchScript path is cheap: also check a model around the layer
+    if with_conv:
         model = torch.nn.Sequential(torch.nn.Conv2d(c, c, 3, padding=1), layer, torch.nn.Tanh()).eval()
     else:
         model = torch.nn.Sequential(layer).eval()
@@ -84,7 +85,10 @@ def test_float32_parity_at_several_shapes(config, dynamo):
         expected = model(x).detach().numpy()
         got = _run(sess, x)
         assert got.shape == expected.shape, (n, h, w)
-        assert np.max(np.abs(got - expected)) <= 1e-5, (n, h, w)
+        if with_conv:  # ORT's and PyTorch's Conv kernels sum in different orders
+            assert np.max(np.abs(got - expected)) <= 1e-5, (n, h, w)
+        else:
+            np.testing.assert_array_equal(got, expected, err_msg=str((n, h, w)))
 
 
 @pytest.mark.parametrize("per_channel", [False, True], ids=["shared", "per_channel"])
@@ -99,7 +103,7 @@ def test_nan_and_inf_parity(per_channel):
     expected = model(x).detach().numpy()
     got = _run(sess, x)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5, equal_nan=True)
+    np.testing.assert_array_equal(got, expected)  # NaN positions equal, every other value exact
 
 
 def test_pool_range_1_is_exact_max_pool_in_ort():
@@ -123,7 +127,7 @@ def test_float16_parity(dynamo):
         expected = model(x).float().detach().numpy()
         got = _run(sess, x)
         assert got.dtype == np.float16
-        np.testing.assert_allclose(got.astype(np.float32), expected, rtol=1e-3, atol=1e-3)
+        np.testing.assert_array_equal(got.astype(np.float32), expected)
 
 
 def test_float16_model_with_conv():
