@@ -101,8 +101,10 @@ def sorted_weighted_pool2d(
     # The contract's arithmetic: each product rounded, then the sum accumulated in rank order
     # (rank 0 first), so float32 results equal the ONNX Runtime op's and the TensorRT plugin's bit
     # for bit; torch's own sum(-1) reduces in another order (1-ulp differences).
-    products = top * wt
-    acc = products[..., 0]
-    for rank in range(1, k):
-        acc = acc + products[..., rank]
+    # unbind: one backward node for all ranks (indexing each rank would allocate a full-size
+    # gradient per rank).
+    products = (top * wt).unbind(-1)
+    acc = products[0]
+    for product in products[1:]:
+        acc = acc + product
     return acc.to(x.dtype)
