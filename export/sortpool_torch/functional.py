@@ -104,7 +104,7 @@ def sorted_weighted_pool2d(
     # unbind: one backward node for all ranks (indexing each rank would allocate a full-size
     # gradient per rank).
     products = (top * wt).unbind(-1)
-    acc = products[0]
+    acc = products[0] if k > 1 else products[0].clone()  # never return a view of unbind (in-place ops after)
     for product in products[1:]:
         acc = acc + product
     return acc.to(x.dtype)

@@ -33,8 +33,8 @@ int32_t SortedWeightedPoolPluginLegacyT<Abi>::getNbOutputs() const noexcept { re
 
 template <class Abi>
 int32_t SortedWeightedPoolPluginLegacyT<Abi>::initialize() noexcept {
-    // Called before the plugin executes: the only place besides configurePlugin where V2 may touch
-    // the device; a per-channel table too large for the kernel parameters is uploaded here.
+    // Called before the engine's plugin executes (its clones upload in clone()): a per-channel
+    // table too large for the kernel parameters goes to the device here, never in enqueue.
     try {
         std::string err = mDeviceWeights.prepare(mConfig);
         if (!err.empty()) {

@@ -156,8 +156,9 @@ std::string describeLaunch(PoolConfig const& cfg, nvinfer1::PluginTensorDesc con
 // ---------------------------------------------------------------------------------------------
 // Weights on the device. Weights that fit in PoolLaunch::inline_weights travel by value in the
 // kernel's parameter block; larger per-channel tables (C * k > 64 floats) live in a device buffer
-// that is allocated and filled once, outside enqueue (V2: initialize(), V3: attachToContext(), both
-// before any enqueue), and freed with the plugin object. enqueue only reads it.
+// that is allocated and filled once, outside enqueue (V2: initialize() and clone(), V3:
+// attachToContext(), all before any enqueue of that object), and freed with the plugin object.
+// enqueue only reads it.
 // ---------------------------------------------------------------------------------------------
 class DeviceWeights {
 public:

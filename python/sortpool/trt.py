@@ -101,7 +101,7 @@ def make_logger(trt, verbose: bool = False):
     """A TensorRT logger that prints warnings and errors (everything with ``verbose``) to stderr
     and counts the errors: ``trt.Runtime`` and ``trt.Builder`` report a failure (no usable CUDA, a
     driver too old for the TensorRT build) only through the logger and return an object that
-    crashes the process when used, so their callers look at ``error_count`` (see _checked)."""
+    crashes the process when used, so _checked watches the errors logged while it makes one."""
     severity = trt.ILogger.Severity
     letters = {int(severity.INTERNAL_ERROR): "F", int(severity.ERROR): "E", int(severity.WARNING): "W",
                int(severity.INFO): "I", int(severity.VERBOSE): "V"}
@@ -113,12 +113,15 @@ def make_logger(trt, verbose: bool = False):
             trt.ILogger.__init__(self)
             self.error_count = 0
             self.recent_errors = deque(maxlen=16)
+            self.capture = None  # a list while _checked watches a call: that call's first errors
 
         def log(self, level, msg):
             level = int(level)
             if level <= worst_error:
                 self.error_count += 1
                 self.recent_errors.append(msg)
+                if self.capture is not None and len(self.capture) < 4:
+                    self.capture.append(msg)
             if level <= shown:
                 print(f"[TensorRT] [{letters.get(level, '?')}] {msg}", file=sys.stderr, flush=True)
 
@@ -128,16 +131,21 @@ def make_logger(trt, verbose: bool = False):
 def _checked(trt, logger, what: str, make):
     """``make()`` (trt.Runtime / trt.Builder / load_runtime), refused when it returned None or
     TensorRT logged an error while making it."""
-    errors_before = logger.error_count
-    made = make()
-    if made is None or logger.error_count > errors_before:
+    logger.capture = errors = []
+    try:
+        made = make()
+    except Exception as e:  # pybind11 raises (TypeError) where the C++ factory returned null
+        made = None
+        errors.append(f"{type(e).__name__}: {e}")
+    finally:
+        logger.capture = None
+    if made is None or errors:
         if made is not None:
             # What TensorRT hands back after such a failure crashes the process when it is used or
             # even destroyed (seen with the TensorRT 10.16 and 11.4 lean runtimes without a usable
             # CUDA): it is given an extra reference and so never freed, to report instead of crash.
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(made))
-        new_errors = list(logger.recent_errors)[-(logger.error_count - errors_before):]
-        why = new_errors[0] if logger.error_count > errors_before else "it returned None"  # the first says why
+        why = errors[0] if errors else "it returned None"  # the first message says why
         raise BackendUnavailable(f"TensorRT {trt.__version__} ({trt.__name__}) could not create {what}: {why}")
     return made
 
@@ -565,17 +573,21 @@ class TrtEngine:
             data, self.path = p.read_bytes(), str(p)
         trt = self.trt = import_tensorrt(builder=False)
         self.cuda = cuda_backend(cuda)  # before TensorRT touches the device: a clear line if no GPU
+        self._closed, self.stream = False, None  # what close() needs from here on
+        self._buffers: Dict[str, tuple] = {}  # name -> (ptr, nbytes)
         self.plugin_path = load_plugin(trt, plugin_path, required=plugin_path is not None)
         self._logger = make_logger(trt, verbose)
-        parent = runtime = _checked(trt, self._logger, "a runtime", lambda: trt.Runtime(self._logger))
-        self._parent_runtime = parent  # kept alive while the lean runtime loaded from it is used
+        # Only attributes hold the runtimes, no locals, so that close() (also run on collection, and
+        # so when __init__ fails) releases the lean runtime before the runtime it was loaded from.
+        self._parent_runtime = _checked(trt, self._logger, "a runtime", lambda: trt.Runtime(self._logger))
+        self._runtime = self._parent_runtime
         if lean_runtime:
             path = str(require_file(lean_runtime, "lean runtime library"))
-            runtime = _checked(trt, self._logger, f"a runtime from {path}", lambda: parent.load_runtime(path))
+            self._runtime = _checked(trt, self._logger, f"a runtime from {path}",
+                                     lambda: self._parent_runtime.load_runtime(path))
         if allow_host_code:
-            runtime.engine_host_code_allowed = True  # engines that carry the plugin library
-        self._runtime = runtime
-        self.engine = runtime.deserialize_cuda_engine(data)
+            self._runtime.engine_host_code_allowed = True  # engines that carry the plugin library
+        self.engine = self._runtime.deserialize_cuda_engine(data)
         if self.engine is None:
             raise BackendFailure(
                 f"TensorRT {trt.__version__} ({trt.__name__}) could not deserialize {self.path}: an engine runs only "
@@ -599,7 +611,6 @@ class TrtEngine:
             else:
                 self.outputs.append(spec)
         self.stream = self.cuda.stream()
-        self._buffers: Dict[str, tuple] = {}  # name -> (ptr, nbytes)
 
     def _buffer(self, name: str, nbytes: int) -> int:
         ptr, size = self._buffers.get(name, (None, 0))
@@ -639,6 +650,11 @@ class TrtEngine:
         return results
 
     def close(self) -> None:
+        """Frees the device buffers, then the context, the engine and the runtimes in dependency
+        order, then the stream. Runs once; also when the object is collected."""
+        if getattr(self, "_closed", True):  # closed already, or __init__ stopped before any of it
+            return
+        self._closed = True
         for ptr, _ in self._buffers.values():
             try:
                 self.cuda.free(ptr)
@@ -649,10 +665,14 @@ class TrtEngine:
             if getattr(self, attr, None) is not None:
                 setattr(self, attr, None)
         try:
-            self.cuda.destroy_stream(self.stream)
+            if self.stream is not None:
+                self.cuda.destroy_stream(self.stream)
             self.cuda.close()
         except Exception:
             pass
+
+    def __del__(self):
+        self.close()
 
     def __enter__(self):
         return self

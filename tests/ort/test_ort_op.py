@@ -93,8 +93,9 @@ def test_2x2_stride2_fast_path_at_benchmark_like_sizes(k):
 @pytest.mark.parametrize("kernel", [2, 3, 4])
 def test_inputs_narrower_than_the_window_padded_to_fit(kernel, stride, dtype):
     # Every input extent from 1 to kernel + 1 along one axis, with every head and tail pad below
-    # the kernel that makes the padded extent hold a window; the other axis holds whole windows,
-    # so the op's 2x2/3x3 fast path runs on those rows and must leave the clipped columns alone.
+    # the kernel that makes the padded extent hold a window; the other axis holds whole windows.
+    # Narrow W: the op's 2x2/3x3 fast path runs on the unclipped rows and must leave the clipped
+    # columns alone (the bug this guards against). Narrow H: the clipped rows' generic path.
     rng = np.random.default_rng(100 * kernel + stride)
     cases = 0
     for size, head, tail, ceil_mode in itertools.product(range(1, kernel + 2), range(kernel), range(kernel), (0, 1)):

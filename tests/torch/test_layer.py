@@ -300,3 +300,14 @@ def test_pooled_extent_matches_reference_formula():
                             assert pooled_extent(size, kernel, stride, ph, pt, cm) == output_extent(
                                 size, kernel, stride, ph, pt, cm
                             ), (size, kernel, stride, ph, pt, cm)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_output_can_be_modified_in_place(k):
+    # A layer's output is a fresh tensor: an in-place activation after it must work in training
+    # (a view of the internal rank split would be refused by autograd at k = 1).
+    gen = torch.Generator().manual_seed(k)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 1), SortedWeightedPool2d(k, 2), torch.nn.ReLU(inplace=True))
+    x = torch.randn(2, 2, 6, 6, generator=gen)
+    model(x).sum().backward()
+    assert model[0].weight.grad is not None and torch.isfinite(model[0].weight.grad).all()
