@@ -77,14 +77,26 @@ def _stats(candidate: np.ndarray, reference: np.ndarray, atol: float, rtol: floa
         ref = np.abs(reference.astype(np.float64))
     both_inf = np.isinf(candidate.astype(np.float64)) & (candidate.astype(np.float64) == reference.astype(np.float64))
     diff = np.where(both_inf, 0.0, diff)  # the same infinity is no error
-    rel = diff / np.where(ref == 0, np.finfo(np.float64).tiny, ref)
-    rel = np.where(diff == 0, 0.0, rel)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(diff == 0, 0.0, diff / ref)  # off a zero reference: inf, beyond any rtol
     bad = ((diff > atol) | np.isnan(diff)) & ((rel > rtol) | np.isnan(rel))
+    if np.issubdtype(candidate.dtype, np.integer) and np.issubdtype(reference.dtype, np.integer):
+        # Integers are compared as integers: float64 cannot tell 2**53 from 2**53 + 1.
+        bad |= (candidate != reference) & (diff == 0)
     finite = ~np.isnan(diff)
+    shown_rel = finite & np.isfinite(rel)  # relative errors off a zero reference are left out of the max
     return {"elements": int(reference.size), "mismatches": int(np.count_nonzero(bad)),
             "max_abs_error": float(diff[finite].max()) if finite.any() else (None if diff.size == 0 else float("nan")),
-            "max_rel_error": float(rel[finite].max()) if finite.any() else (None if rel.size == 0 else float("nan")),
+            "max_rel_error": float(rel[shown_rel].max()) if shown_rel.any() else (None if rel.size == 0 else float("nan")),
             "nan_mismatches": int(np.count_nonzero(np.isnan(diff)))}
+
+
+def _worst(values: Sequence[Optional[float]]) -> Optional[float]:
+    """The largest of the iterations' errors, whatever their order: finite ones first; NaN only
+    when no iteration had a finite error (NaN mismatches are counted separately)."""
+    known = [v for v in values if v is not None]
+    finite = [v for v in known if not math.isnan(v)]
+    return max(finite) if finite else (float("nan") if known else None)
 
 
 @dataclass
@@ -133,17 +145,34 @@ def _random_feeds(inputs: Sequence[TensorSpec], profile: Mapping[str, ProfileSha
         s = {name: getattr(p, which) for name, p in profile.items()}
         if s not in shape_sets:
             shape_sets.append(s)
+    last_seed = seed + len(shape_sets) * iterations - 1
+    if seed < 0 or last_seed > 2**32 - 1:
+        raise UserInputError(f"--seed {seed}: the seeds used (up to {last_seed}) must lie in 0 .. 2^32 - 1")
+    # Per input: the range clipped to an integer type's values, and the type Polygraphy draws in
+    # (it cannot draw bfloat16: float32, rounded afterwards).
+    ranges, drawn = {}, {}
+    for spec in inputs:
+        if spec.dtype is None:
+            raise BackendUnavailable(f"input {spec.name!r} is {spec.dtype_label}: install ml_dtypes to generate it")
+        lo, hi = val_range
+        if np.issubdtype(spec.dtype, np.integer):
+            info = np.iinfo(spec.dtype)
+            lo, hi = max(math.ceil(lo), info.min), min(math.floor(hi), info.max)
+            if lo > hi:
+                raise UserInputError(f"--val-range {val_range[0]:g} {val_range[1]:g} holds no {spec.dtype_label} value "
+                                     f"for input {spec.name!r}")
+        ranges[spec.name] = (lo, hi)
+        drawn[spec.name] = np.dtype(np.float32) if spec.dtype_label == "bfloat16" else spec.dtype
     feeds = []
     k = 0
     for shapes in shape_sets:
         meta = TensorMetadata()
         for spec in inputs:
-            if spec.dtype is None:
-                raise BackendUnavailable(f"input {spec.name!r} is {spec.dtype_label}: install ml_dtypes to generate it")
-            meta.add(spec.name, dtype=spec.dtype, shape=list(shapes[spec.name]))
+            meta.add(spec.name, dtype=drawn[spec.name], shape=list(shapes[spec.name]))
         for _ in range(iterations):
-            loader = DataLoader(seed=seed + k, iterations=1, input_metadata=meta, val_range=tuple(val_range))
-            feed = OrderedDict((n, np.ascontiguousarray(a)) for n, a in loader[0].items())
+            loader = DataLoader(seed=seed + k, iterations=1, input_metadata=meta, val_range=ranges)
+            feed = OrderedDict((spec.name, np.ascontiguousarray(loader[0][spec.name].astype(spec.dtype, copy=False)))
+                               for spec in inputs)
             label = "random " + ", ".join(f"{n}:{'x'.join(map(str, s))}" for n, s in shapes.items())
             feeds.append((f"{label} (seed {seed + k})", feed))
             k += 1
@@ -242,26 +271,41 @@ def run_check(onnx_path: str, options: CheckOptions, log: Callable[[str], None] 
     # --- Run and compare ------------------------------------------------------------------------
     from polygraphy import comparator as pg_comparator
     from polygraphy.comparator import Comparator
+    from polygraphy.comparator.struct import RunResults
 
+    # One runner at a time: a backend that fails is reported as failed and the others are still
+    # compared; only the reference failing ends the check.
+    run_results = RunResults()
+    ran = []
     try:
-        run_results = Comparator.run(runners, data_loader=[feed for _, feed in feeds])
-    except SortpoolError:
-        raise
-    except Exception as e:
-        raise BackendFailure(f"a backend failed while running the model: {type(e).__name__}: {e}") from None
+        for runner in runners:  # named after their backends: onnxruntime, tensorrt, pytorch
+            try:
+                run_results.extend(Comparator.run([runner], data_loader=[feed for _, feed in feeds]))
+                ran.append(runner)
+            except Exception as e:
+                why = f"{type(e).__name__}: {e}"
+                if runner is runners[0] and isinstance(e, SortpoolError):
+                    raise
+                if runner is runners[0]:
+                    raise BackendFailure(f"ONNX Runtime, the reference, failed while running the model: {why}") from None
+                backends[runner.name] = dict(backends.get(runner.name, {}), status="failed",
+                                             reason=f"while running: {why}")
+                log(f"{runner.name}: FAILED while running: {why}")
     finally:
         if tmpdir is not None:
             tmpdir.cleanup()
 
+    runners = ran
     names = [r.name for r in runners]
     pairs = [(i, 0) for i in range(1, len(runners))]
     atol = {o.name: _tolerance(o, options.atol, options.rtol)[0] for o in outputs}
     rtol = {o.name: _tolerance(o, options.atol, options.rtol)[1] for o in outputs}
-    poly_verdict = True
+    poly_verdicts = {}
     if pairs:
         make = getattr(pg_comparator, "SimpleCompareFunc", None) or pg_comparator.CompareFunc.simple
         func = make(atol=atol, rtol=rtol, check_error_stat="elemwise", infinities_compare_equal=True)
-        poly_verdict = bool(Comparator.compare_accuracy(run_results, comparisons=pairs, compare_func=func))
+        for pair in pairs:  # one at a time, so that a failing verdict marks its own comparison
+            poly_verdicts[pair] = bool(Comparator.compare_accuracy(run_results, comparisons=[pair], compare_func=func))
 
     results = {name: iters for name, iters in run_results}
     all_passed = True
@@ -275,23 +319,24 @@ def run_check(onnx_path: str, options: CheckOptions, log: Callable[[str], None] 
                 s = output_stats(got, want, atol[o.name], rtol[o.name])
                 s["iteration"] = it
                 per_iter.append(s)
-            abs_errs = [s["max_abs_error"] for s in per_iter if s["max_abs_error"] is not None]
-            rel_errs = [s["max_rel_error"] for s in per_iter if s["max_rel_error"] is not None]
             mism = sum(s["mismatches"] for s in per_iter)
             passed = mism == 0 and not any("shape_mismatch" in s for s in per_iter)
             comp["outputs"][o.name] = {
                 "dtype": o.dtype_label, "atol": atol[o.name], "rtol": rtol[o.name],
-                "max_abs_error": max(abs_errs) if abs_errs else None,
-                "max_rel_error": max(rel_errs) if rel_errs else None,
+                "max_abs_error": _worst([s["max_abs_error"] for s in per_iter]),
+                "max_rel_error": _worst([s["max_rel_error"] for s in per_iter]),
                 "mismatches": mism, "elements": sum(s["elements"] for s in per_iter), "passed": passed,
                 "iterations": per_iter}
         comp["passed"] = all(v["passed"] for v in comp["outputs"].values())
+        comp["polygraphy_passed"] = poly_verdicts[(ci, ri)]
+        if comp["passed"] != comp["polygraphy_passed"]:
+            # Our count and Polygraphy's verdict use the same rule; a difference is worth a line,
+            # and either failing fails the comparison.
+            log(f"note: {cand} vs {ref}: Polygraphy's verdict ({'pass' if comp['polygraphy_passed'] else 'fail'}) "
+                "differs from the element count")
+            comp["passed"] = False
         all_passed &= comp["passed"]
         report["comparisons"].append(comp)
-    if pairs and all_passed != poly_verdict:
-        # Our count and Polygraphy's verdict use the same rule; a difference is worth a line.
-        log(f"note: Polygraphy's verdict ({'pass' if poly_verdict else 'fail'}) differs from the element count")
-        all_passed = all_passed and poly_verdict
 
     failed_backend = any(b.get("status") == "failed" for b in backends.values())
     if not pairs:
@@ -305,7 +350,7 @@ def run_check(onnx_path: str, options: CheckOptions, log: Callable[[str], None] 
         report["message"] = "TensorRT did not run and --require-trt was given"
     else:
         code = EXIT_OK
-    report["passed"] = bool(pairs) and all_passed and not failed_backend
+    report["passed"] = code == EXIT_OK
     report["exit_code"] = code
     report["seconds"] = round(time.perf_counter() - t_start, 3)
     return report, code
@@ -334,8 +379,29 @@ def report_lines(report: dict) -> List[str]:
     return lines
 
 
-def write_report(report: dict, path: str) -> None:
+def _json_safe(value):
+    """NaN and infinities as the strings "nan", "inf", "-inf": standard JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def check_report_path(path: str) -> None:
+    """Refuses a report path that cannot be written, before any work."""
     p = Path(path)
-    if not p.parent.exists():
+    if p.is_dir():
+        raise UserInputError(f"report path is a folder: {p}")
+    if not p.resolve().parent.is_dir():
         raise UserInputError(f"report folder does not exist: {p.parent}")
-    p.write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
+
+
+def write_report(report: dict, path: str) -> None:
+    check_report_path(path)
+    try:
+        Path(path).write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
+    except OSError as e:
+        raise UserInputError(f"cannot write the report {path}: {e.strerror or e}") from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -95,12 +96,15 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_build(args) -> int:
+    from .check import check_report_path
     from .inputs import onnx_io, require_file
     from .trt import build_engine
 
     require_file(args.model, "ONNX model")
     if _is_engine(args.model):
         raise UserInputError(f"{args.model} looks like an engine already; build takes an ONNX model")
+    if args.summary_json:
+        check_report_path(args.summary_json)  # before a build of minutes, not after
     inputs, _ = onnx_io(args.model)
     options = _build_options(args, _profile(args, inputs))
     summary = build_engine(args.model, args.output, options, log=lambda m: _say(m, err=True))
@@ -161,7 +165,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from .check import CheckOptions, parse_tolerances, report_lines, run_check, write_report
+    from .check import CheckOptions, check_report_path, parse_tolerances, report_lines, run_check, write_report
     from .inputs import onnx_io, parse_named_shapes, require_file
 
     require_file(args.model, "ONNX model")
@@ -171,14 +175,19 @@ def _cmd_check(args) -> int:
         require_file(path, "inputs file")
     if args.engine:
         require_file(args.engine, "TensorRT engine")
-    if args.report and not Path(args.report).resolve().parent.exists():
-        raise UserInputError(f"report folder does not exist: {Path(args.report).parent}")
-    inputs, _ = onnx_io(args.model)
+    if args.report:
+        check_report_path(args.report)
+    inputs, outputs = onnx_io(args.model)
     names = [s.name for s in inputs]
-    try:
-        lo, hi = (float(v) for v in args.val_range.split(","))
-    except ValueError:
-        raise UserInputError(f"--val-range {args.val_range!r}: expected LOW,HIGH") from None
+    lo, hi = args.val_range
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+        raise UserInputError(f"--val-range {lo:g} {hi:g}: expected finite LOW <= HIGH")
+    if args.iterations < 1:
+        raise UserInputError(f"--iterations {args.iterations}: must be >= 1 (--no-random leaves random inputs out)")
+    for option, given in (("--atol", args.atol), ("--rtol", args.rtol)):
+        unknown = sorted(set(parse_tolerances(given, option)) - {""} - {o.name for o in outputs})
+        if unknown:
+            raise UserInputError(f"{option}: the model has no output {unknown[0]!r} (outputs: {[o.name for o in outputs]})")
     profile = _profile(args, inputs)  # validates the shapes early
     options = CheckOptions(
         engine=args.engine, use_trt=not args.no_trt, require_trt=args.require_trt, torch_model=args.torch_model,
@@ -299,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-random", action="store_true", help="only the --inputs files")
     check.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     check.add_argument("--iterations", type=int, default=1, help="random input sets per profile shape (default 1)")
-    check.add_argument("--val-range", default="-1,1", metavar="LOW,HIGH", help="random values' range (default -1,1)")
+    check.add_argument("--val-range", nargs=2, type=float, default=[-1.0, 1.0], metavar=("LOW", "HIGH"),
+                       help="random values' range (default -1 1)")
     check.add_argument("--atol", nargs="+", action="extend", metavar="[OUTPUT:]ATOL",
                        help="absolute tolerance, for all outputs or one (default by dtype: float32 1e-4, "
                             "float16 1e-2, bfloat16 5e-2)")

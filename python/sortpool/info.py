@@ -3,8 +3,10 @@ when present). Returns a dict; every probe catches its own failure and reports i
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import sys
+from pathlib import Path
 from typing import List
 
 
@@ -53,22 +55,29 @@ def collect() -> dict:
         info["ort_library"] = None
         info["ort_library_error"] = str(e)
     info["trt_plugin"] = trt_plugin_path()
+    for var, key in (("SORTPOOL_ORT_LIBRARY", "ort_library"), ("SORTPOOL_TRT_PLUGIN", "trt_plugin")):
+        named = os.environ.get(var)
+        if named and not Path(named).is_file():  # the search went on past it: say so
+            info[f"{key}_warning"] = f"${var} names {named}, which is not a file; using {info[key]}"
 
     plugins: dict = {"module": loaded.__name__ if loaded is not None else None}
     if loaded is None:
         plugins["error"] = "no TensorRT Python module"
-    elif info["trt_plugin"] is None:
-        plugins["error"] = "the plugin library was not built"
-        plugins["creators"] = [list(c) for c in plugin_creators(loaded)]
     else:
-        from .trt import load_plugin
+        if info["trt_plugin"] is None:
+            plugins["error"] = "the plugin library was not built"
+        else:
+            from .trt import load_plugin
 
-        try:
-            load_plugin(loaded, info["trt_plugin"])
-            plugins["sortpool_versions"] = our_plugin_versions(loaded)
+            try:
+                load_plugin(loaded, info["trt_plugin"])
+                plugins["sortpool_versions"] = our_plugin_versions(loaded)
+            except Exception as e:
+                plugins["error"] = f"{type(e).__name__}: {e}"
+        try:  # info reports what it can: a registry that cannot list its creators is one more line
+            plugins["creators"] = [list(c) for c in plugin_creators(loaded)]
         except Exception as e:
-            plugins["error"] = f"{type(e).__name__}: {e}"
-        plugins["creators"] = [list(c) for c in plugin_creators(loaded)]
+            plugins["creators_error"] = f"{type(e).__name__}: {e}"
     info["plugin_registry"] = plugins
     return info
 
@@ -88,6 +97,7 @@ def lines(info: dict) -> List[str]:
     out.append("GPU: " + (", ".join(gpu["devices"]) if gpu["visible"] else f"none visible ({gpu['reason']})"))
     out.append(f"ONNX Runtime op library: {info['ort_library'] or 'NOT FOUND: ' + info.get('ort_library_error', '')}")
     out.append(f"TensorRT plugin library: {info['trt_plugin'] or 'not built (needs nvcc)'}")
+    out.extend(f"warning: {info[k]}" for k in ("ort_library_warning", "trt_plugin_warning") if k in info)
     reg = info["plugin_registry"]
     if reg.get("module"):
         head = f"plugin creators seen by {reg['module']}"
@@ -98,6 +108,8 @@ def lines(info: dict) -> List[str]:
         out.append(head + ":")
         for name, version, ns in reg.get("creators", []):
             out.append(f"  {name} version {version}" + (f" namespace {ns}" if ns else ""))
+        if "creators_error" in reg:
+            out.append(f"  (the registry could not list its creators: {reg['creators_error']})")
     else:
         out.append(f"plugin creators: n/a ({reg.get('error')})")
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,9 +258,10 @@ def load_npz(path: Union[str, os.PathLike]) -> "OrderedDict[str, np.ndarray]":
     """The arrays of an .npz file (or a single .npy, named by its input later), checked to exist."""
     p = require_file(path, "inputs file")
     try:
-        if p.suffix == ".npy":
-            return OrderedDict([("", np.load(str(p), allow_pickle=False))])
-        with np.load(str(p), allow_pickle=False) as data:
+        loaded = np.load(str(p), allow_pickle=False)
+        if isinstance(loaded, np.ndarray):  # an .npy, whatever its suffix
+            return OrderedDict([("", loaded)])
+        with loaded as data:
             return OrderedDict((k, data[k]) for k in data.files)
     except Exception as e:
         raise UserInputError(f"{p} is not a readable .npz file ({type(e).__name__}: {e})") from None
@@ -291,6 +293,10 @@ def validate_feed(feed: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec], 
         arr = np.asarray(feed[spec.name])
         if spec.dtype is None:
             raise UserInputError(f"input {spec.name!r} is {spec.dtype_label}: install ml_dtypes to feed it from numpy")
+        if arr.dtype != spec.dtype and arr.dtype.newbyteorder("=") == spec.dtype:
+            arr = arr.astype(spec.dtype)  # the same type in the other byte order (e.g. '>f4')
+        if arr.dtype == np.dtype("V2") and spec.dtype_label == "bfloat16":
+            arr = arr.view(spec.dtype)  # numpy writes bfloat16 arrays into .npz files as 2-byte voids
         if arr.dtype != spec.dtype:
             raise UserInputError(f"{source}: input {spec.name!r} is {arr.dtype.name}, the model wants {spec.dtype_label} "
                                  f"(convert it, e.g. x.astype(np.{spec.dtype_label}))")
@@ -314,5 +320,11 @@ def save_npz(path: Union[str, os.PathLike], arrays: Mapping[str, np.ndarray]) ->
     p = Path(os.fspath(path))
     if p.parent and not p.parent.exists():
         raise UserInputError(f"output folder does not exist: {p.parent}")
-    np.savez(str(p), **{k: np.asarray(v) for k, v in arrays.items()})
-    return p if p.suffix == ".npz" else Path(str(p) + ".npz")
+    p = p if p.suffix == ".npz" else Path(str(p) + ".npz")
+    # Written member by member, not through np.savez(**arrays): an output may be named "file" or
+    # "allow_pickle", which savez would take for its own arguments.
+    with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+    return p

@@ -8,6 +8,7 @@ import pytest
 
 from tooling_helpers import CONV_B, CONV_W, LOADER, POOL
 from sortpool.check import DEFAULT_TOLERANCES, output_stats, parse_tolerances
+from sortpool.inputs import TensorSpec
 from sortpool.errors import UserInputError
 
 
@@ -65,12 +66,18 @@ def test_check_no_trt_and_require_trt(cli, model_path, monkeypatch):
     (["--inputs", "MISSING"], "inputs file not found"),
     (["--engine", "MISSING.engine"], "TensorRT engine not found"),
     (["--atol", "abc"], "expected a number"),
-    (["--val-range", "1"], "expected LOW,HIGH"),
+    (["--val-range", "1"], "expected 2 arguments"),
+    (["--val-range", "1", "-1"], "expected finite LOW <= HIGH"),
+    (["--val-range", "nan", "1"], "expected finite LOW <= HIGH"),
+    (["--iterations", "0"], "must be >= 1"),
+    (["--atol", "q:1e-3"], "no output 'q'"),
+    (["--seed", "-1"], "must lie in 0 .. 2^32 - 1"),
+    (["--report", "DIR"], "report path is a folder"),
     (["--shapes", "q:1x3x8x8"], "no input 'q'"),
     (["--report", "/no/such/dir/r.json"], "report folder does not exist"),
 ])
 def test_check_bad_arguments_exit_2(cli, model_path, tmp_path, args, message):
-    args = [str(tmp_path / a) if a.startswith("MISSING") else a for a in args]
+    args = [str(tmp_path / a) if a.startswith("MISSING") else str(tmp_path) if a == "DIR" else a for a in args]
     code, _, err = cli("check", model_path, "--no-trt", *args)
     assert code == 2, err
     assert message in err and "Traceback" not in err
@@ -132,3 +139,89 @@ def test_check_torch_loader_errors(cli, model_path, loader, tmp_path):
     assert code == 2 and "has no 'nope'" in err
     code, _, err = cli("check", model_path, "--no-trt", "--torch-model", str(tmp_path / "missing.py") + ":f")
     assert code == 2 and "loader file not found" in err
+
+
+def test_integer_outputs_are_compared_exactly():
+    # float64 cannot tell 2**53 from 2**53 + 1; the comparison must.
+    ref = np.array([2**53, 2**60, -5], np.int64)
+    got = np.array([2**53 + 1, 2**60, -5], np.int64)
+    s = output_stats(got, ref, atol=0.0, rtol=0.0)
+    assert s["mismatches"] == 1
+    assert output_stats(ref.copy(), ref, 0.0, 0.0)["mismatches"] == 0
+
+
+def test_relative_error_off_a_zero_reference_is_a_mismatch_but_not_the_maximum():
+    ref = np.array([0.0, 1.0], np.float32)
+    got = np.array([1e-3, 1.5], np.float32)
+    s = output_stats(got, ref, atol=1e-4, rtol=1e-4)
+    assert s["mismatches"] == 2
+    assert math.isclose(s["max_rel_error"], 0.5)  # not 1e-3 / tiny
+
+
+def test_aggregate_error_does_not_depend_on_iteration_order():
+    from sortpool.check import _worst
+
+    assert _worst([4.7e-7, float("nan")]) == _worst([float("nan"), 4.7e-7]) == 4.7e-7
+    assert math.isnan(_worst([float("nan")])) and _worst([None]) is None and _worst([]) is None
+
+
+def test_report_is_standard_json(tmp_path):
+    from sortpool.check import write_report
+
+    report = {"a": float("nan"), "b": [float("inf"), -float("inf"), 1.5], "c": {"d": None}}
+    path = tmp_path / "r.json"
+    write_report(report, str(path))
+
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    assert json.loads(path.read_text(), parse_constant=refuse) == {"a": "nan", "b": ["inf", "-inf", 1.5],
+                                                                  "c": {"d": None}}
+
+
+def test_random_inputs_for_integer_and_bfloat16_inputs():
+    from sortpool.check import _random_feeds
+    from sortpool.inputs import ProfileShapes, bfloat16_dtype
+
+    bf16 = bfloat16_dtype()
+    specs = [TensorSpec("u", np.dtype(np.uint8), (2, 3)), TensorSpec("i", np.dtype(np.int8), (4,))]
+    if bf16 is not None:
+        specs.append(TensorSpec("b", bf16, (5,), "bfloat16"))
+    profile = {s.name: ProfileShapes(s.dims, s.dims, s.dims) for s in specs}
+    (label, feed), = _random_feeds(specs, profile, seed=7, iterations=1, val_range=(-1.0, 1.0))
+    assert feed["u"].dtype == np.uint8 and set(np.unique(feed["u"])) <= {0, 1}  # the range clipped to uint8
+    assert feed["i"].dtype == np.int8 and feed["i"].min() >= -1 and feed["i"].max() <= 1
+    if bf16 is not None:
+        assert feed["b"].dtype == bf16 and np.all(np.abs(feed["b"].astype(np.float32)) <= 1)
+    with pytest.raises(UserInputError, match="holds no uint8 value"):
+        _random_feeds(specs[:1], profile, seed=0, iterations=1, val_range=(-1.0, -0.5))
+    with pytest.raises(UserInputError, match="2\\^32 - 1"):
+        _random_feeds(specs[:1], profile, seed=2**32 - 1, iterations=2, val_range=(-1.0, 1.0))
+
+
+RAISING_LOADER = '''
+import torch
+
+class Broken(torch.nn.Module):
+    def forward(self, x):
+        raise RuntimeError("this model cannot run")
+
+def make_model():
+    return Broken()
+'''
+
+
+def test_a_backend_failing_while_running_is_reported_and_the_report_written(cli, model_path, tmp_path,
+                                                                             monkeypatch):
+    pytest.importorskip("torch")
+    _no_tensorrt(monkeypatch)
+    loader = tmp_path / "broken.py"
+    loader.write_text(RAISING_LOADER)
+    report = tmp_path / "r.json"
+    code, out, err = cli("check", model_path, "--torch-model", f"{loader}:make_model", "--shapes", "x:1x3x8x8",
+                         "--report", report)
+    assert code == 1, out + err
+    assert "pytorch: FAILED while running: RuntimeError: this model cannot run" in err
+    data = json.loads(report.read_text())
+    assert data["backends"]["pytorch"]["status"] == "failed" and "cannot run" in data["backends"]["pytorch"]["reason"]
+    assert data["backends"]["onnxruntime"]["status"] == "ran" and data["passed"] is False

@@ -101,3 +101,39 @@ def test_onnx_io(model_path, tmp_path):
     junk.write_bytes(b"\x00garbage\xff" * 10)
     with pytest.raises(UserInputError, match="not a readable ONNX model"):
         onnx_io(str(junk))
+
+
+def test_save_npz_keeps_any_output_name(tmp_path):
+    from sortpool.inputs import save_npz
+
+    arrays = {"file": np.arange(3, dtype=np.float32), "allow_pickle": np.ones((2, 2), np.float16), "y": np.zeros(0)}
+    path = save_npz(tmp_path / "out", arrays)
+    assert path.name == "out.npz"
+    loaded = load_npz(path)
+    assert list(loaded) == list(arrays)
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(loaded[name], value)
+        assert loaded[name].dtype == value.dtype
+
+
+def test_validate_feed_takes_other_byte_order_and_bfloat16_from_npz(tmp_path):
+    from sortpool.inputs import bfloat16_dtype
+
+    spec = TensorSpec("x", np.dtype(np.float32), (2,))
+    (arr,) = validate_feed({"x": np.array([1.5, -2.0], ">f4")}, [spec], "t").values()
+    assert arr.dtype == np.float32 and arr.tolist() == [1.5, -2.0]
+    bf16 = bfloat16_dtype()
+    if bf16 is None:
+        pytest.skip("ml_dtypes not installed")
+    p = tmp_path / "b.npz"
+    np.savez(p, x=np.array([1.0, -3.0], np.float32).astype(bf16))  # stored as 2-byte voids
+    (arr,) = validate_feed(load_npz(p), [TensorSpec("x", bf16, (2,), "bfloat16")], str(p)).values()
+    assert arr.dtype == bf16 and arr.astype(np.float32).tolist() == [1.0, -3.0]
+
+
+def test_load_npy_whatever_its_suffix(tmp_path):
+    p = tmp_path / "UP.NPY"
+    with open(p, "wb") as f:  # np.save(path) would append ".npy"
+        np.save(f, np.arange(4, dtype=np.float32))
+    (arr,) = load_npz(p).values()
+    assert arr.tolist() == [0.0, 1.0, 2.0, 3.0]

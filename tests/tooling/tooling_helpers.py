@@ -55,5 +55,8 @@ def run_cli(*argv):
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main([str(a) for a in argv])
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as e:  # argparse's own usage errors (exit 2)
+            code = e.code
     return code, out.getvalue(), err.getvalue()
