@@ -31,7 +31,7 @@ endfunction()
 find_path(SORTPOOL_ORT_INCLUDE_DIR onnxruntime_lite_custom_op.h
   HINTS "${onnxruntime_ROOT}" ENV onnxruntime_ROOT
   PATH_SUFFIXES include include/onnxruntime include/onnxruntime/core/session)
-if(NOT SORTPOOL_ORT_INCLUDE_DIR AND SORTPOOL_BUILD_ORT_OP)
+if(NOT SORTPOOL_ORT_INCLUDE_DIR AND (SORTPOOL_BUILD_ORT_OP OR SORTPOOL_BUILD_FUZZERS))
   if(NOT EXISTS "${SORTPOOL_DEPS_DIR}/onnxruntime/include/onnxruntime_lite_custom_op.h")
     _sortpool_fetch(onnxruntime)
   endif()

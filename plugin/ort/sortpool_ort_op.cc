@@ -20,6 +20,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>  // _mm_getcsr / _mm_setcsr
+#endif
+
 #include "sortpool_core.h"
 #include "sortpool_ort_attributes.h"
 
@@ -137,8 +141,30 @@ void pool_rows(const PoolJob<T>& job, int64_t plane, int64_t row_begin, int64_t 
     }
 }
 
+// The contract's arithmetic is IEEE's, subnormals included, and float16 inputs are converted
+// exactly. ONNX Runtime sets denormals-are-zero and flush-to-zero on its pool threads when a
+// session asks for it (session.set_denormal_as_zero), which would zero float16 subnormals in the
+// conversion and flush tiny float32 values, so each task runs with both off and then restores the
+// thread's mode (two MXCSR accesses per task of many rows).
+class IeeeSubnormalsScope {
+   public:
+#if defined(__SSE__) || defined(__x86_64__)
+    IeeeSubnormalsScope() : saved_(_mm_getcsr()) {
+        if (saved_ & kFlushBits) _mm_setcsr(saved_ & ~kFlushBits);
+    }
+    ~IeeeSubnormalsScope() {
+        if (saved_ & kFlushBits) _mm_setcsr(saved_);
+    }
+
+   private:
+    static constexpr unsigned int kFlushBits = 0x8040u;  // FTZ (bit 15) and DAZ (bit 6)
+    const unsigned int saved_;
+#endif
+};
+
 template <typename T>
 void run_task(void* user_data, size_t task) {
+    const IeeeSubnormalsScope ieee;
     const auto& job = *static_cast<const PoolJob<T>*>(user_data);
     const int64_t plane = static_cast<int64_t>(task) / job.tasks_per_plane;
     const int64_t row_begin = (static_cast<int64_t>(task) % job.tasks_per_plane) * job.rows_per_task;
@@ -288,6 +314,10 @@ std::unique_ptr<OrtCustomOp> make_op() {
     std::unique_ptr<OrtCustomOp> op{
         Ort::Custom::CreateLiteCustomOp<SortedWeightedPoolKernel<T>>(kOpType, "CPUExecutionProvider")};
     op->InferOutputShapeFn = &infer_output_type_shape;
+    // The lite header marks every input and output optional, so a node with X or Y left out ("")
+    // would pass session creation and crash at run, before Compute. Both are required.
+    op->GetInputCharacteristic = [](const OrtCustomOp*, size_t) { return INPUT_OUTPUT_REQUIRED; };
+    op->GetOutputCharacteristic = [](const OrtCustomOp*, size_t) { return INPUT_OUTPUT_REQUIRED; };
     // The lite header stamps the op with the header's API version (21), which runtimes older than
     // that reject. Every OrtCustomOp member this op fills exists since version 17, so say 17:
     // newer runtimes then ignore the members added later (the lite header leaves them empty).

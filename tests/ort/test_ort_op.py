@@ -263,3 +263,86 @@ def test_library_registers_into_many_sessions():
     for y in outs:
         np.testing.assert_array_equal(y, outs[0])
     assert outs[0][0, 0, 0, 0] == 0.5 * 5 + 0.5 * 4
+
+
+# Run in a child process: session.set_denormal_as_zero also switches the creating thread to
+# denormals-are-zero / flush-to-zero for good, which would change every later test's NumPy math.
+_DENORMALS_AS_ZERO_PROBE = """
+import sys
+import numpy as np
+import onnxruntime as ort
+import sortpool
+from onnx_models import pool_model
+from reference import sorted_weighted_pool_ref
+
+dtype, threads = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(11)
+tiny = np.finfo(np.float16).smallest_subnormal if dtype == "float16" else np.float32(1e-40)
+x = (rng.integers(1, 200, size=(2, 16, 64, 64)) * tiny).astype(dtype)
+x[0, 0, 0, 0] = 1.0
+want = sorted_weighted_pool_ref(x, [2, 2], [2, 2], [0, 0, 0, 0], 0, 2, [0.75, 0.25]).astype(dtype)  # before ORT
+assert np.count_nonzero(want) == want.size  # no expected zero: a flushed value cannot pass unseen
+opts = ort.SessionOptions()
+opts.intra_op_num_threads = threads
+opts.add_session_config_entry("session.set_denormal_as_zero", "1")
+opts.register_custom_ops_library(sortpool.ort_library_path())
+model = pool_model(dict(kernel_shape=[2, 2], pool_range=2, weights=[0.75, 0.25]), dtype)
+got = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+print(int(np.count_nonzero(got != want)))
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_subnormals_survive_a_session_that_sets_denormals_as_zero(dtype, threads):
+    # session.set_denormal_as_zero puts the threads that run ONNX Runtime's kernels in
+    # denormals-are-zero / flush-to-zero mode. The op keeps the contract's IEEE arithmetic there:
+    # float16 subnormals (normal floats once converted) and float32 subnormals pool exactly.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(here), str(here.parent), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", _DENORMALS_AS_ZERO_PROBE, dtype, str(threads)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "0", f"{r.stdout.strip()} outputs differ from the reference"
+
+
+# Child process: before the fix, ONNX Runtime segfaulted at run, so a crash must not take pytest along.
+_OMITTED_IO_PROBE = """
+import sys
+import numpy as np
+from onnx import TensorProto, helper
+import sortpool
+
+which = sys.argv[1]
+pool_in, pool_out = ("", "y") if which == "input" else ("x", "")
+nodes = [helper.make_node("SortedWeightedPool", [pool_in], [pool_out], domain="sortpool", pool_range=1, weights=[1.0])]
+if which == "output":
+    nodes.append(helper.make_node("Identity", ["x"], ["y"]))
+graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("sortpool", 1)],
+                          ir_version=8)
+try:
+    sess = sortpool.make_ort_session(model.SerializeToString())
+    sess.run(None, {"x": np.zeros((1, 1, 4, 4), np.float32)})
+    print("accepted")
+except Exception as e:
+    print("refused:", str(e).replace("\\n", " ")[:300])
+"""
+
+
+@pytest.mark.parametrize("which", ["input", "output"])
+def test_a_node_with_its_input_or_output_left_out_is_refused(which):
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _OMITTED_IO_PROBE, which], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ))
+    assert r.returncode == 0, f"exit {r.returncode}: {r.stderr[-1500:]}"
+    assert r.stdout.startswith("refused:"), r.stdout
