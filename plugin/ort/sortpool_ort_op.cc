@@ -236,8 +236,9 @@ std::string fresh_symbol() {
 }
 
 // Shape inference at graph resolution, written against the C API. Symbolic N and C pass through;
-// a symbolic H or W gives a symbolic output extent. ONNX Runtime only logs a failed custom-op
-// shape inference, so the same checks run again (and are reported) at kernel creation and Compute.
+// a symbolic H or W gives a symbolic output extent. ONNX Runtime ignores the status a custom op's
+// shape inference returns (it neither reports nor, in some releases, frees it), so the same
+// checks run again, and are reported, at kernel creation and in Compute.
 OrtStatus* ORT_API_CALL infer_output_type_shape(const OrtCustomOp*, OrtShapeInferContext* ctx) noexcept {
     const OrtApi& api = Ort::GetApi();
     const auto fail = [&api](const std::string& msg) { return api.CreateStatus(ORT_INVALID_ARGUMENT, msg.c_str()); };
@@ -345,8 +346,11 @@ extern "C" SORTPOOL_ORT_EXPORT OrtStatus* ORT_API_CALL RegisterCustomOps(OrtSess
                                 std::to_string(kMinOrtApiVersion) + " (ONNX Runtime 1.17) or newer";
         return api_base->GetApi(1)->CreateStatus(ORT_FAIL, msg.c_str());
     }
-    Ort::InitApi(api);
     try {
+        // The C++ API's global is written once, not on every registration while other sessions
+        // may be reading it.
+        static std::once_flag api_once;
+        std::call_once(api_once, [api] { Ort::InitApi(api); });
         static std::once_flag once;
         static std::unique_ptr<OpRegistry> ops;
         std::call_once(once, [] { ops = std::make_unique<OpRegistry>(); });
