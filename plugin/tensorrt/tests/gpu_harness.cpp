@@ -9,9 +9,12 @@
 // for float32, float16 and bfloat16 over many shapes and attributes. Results must be bit-exact
 // (the core fixes the arithmetic); NaN positions must match.
 //
-//   sortpool_trt_gpu_harness              correctness sweep (exit 1 on any mismatch)
+//   sortpool_trt_gpu_harness              correctness sweep: a row per run; exit 1 when a plugin run
+//                                         mismatches, 4 when only experimental variants do
 //   sortpool_trt_gpu_harness --bench      bandwidth benchmark (>= 256 MB inputs, 2x2 s2 k=4)
 //   sortpool_trt_gpu_harness --quick      fewer random cases (for compute-sanitizer)
+//   ... --runs LIST                       only these runs: v1, v2, v1/8.6, rows-unroll2, rows-half2,
+//                                         flat, flat-half2, or plugins / variants / all (default)
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -29,11 +32,17 @@ using namespace nvinfer1;
 using namespace sortpool;
 using namespace sortpool::trt;
 
+namespace {
+// What is running, for the message when a CUDA call fails (a fault ends the process).
+std::string gContext = "setup";
+}  // namespace
+
 #define CUDA_OK(x)                                                                                     \
     do {                                                                                               \
         cudaError_t e_ = (x);                                                                          \
         if (e_ != cudaSuccess) {                                                                       \
-            std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));  \
+            std::fprintf(stderr, "%s:%d: %s: %s (while: %s)\n", __FILE__, __LINE__, #x,                \
+                         cudaGetErrorString(e_), gContext.c_str());                                    \
             std::exit(2);                                                                              \
         }                                                                                              \
     } while (0)
@@ -107,7 +116,32 @@ constexpr KernelVariant kExperimental[kExperimentalCount] = {
     KernelVariant::kRows2x2Unroll2, KernelVariant::kRows2x2Half2Sort, KernelVariant::kFlat2x2,
     KernelVariant::kFlat2x2Half2Sort};
 char const* const kRunNames[kRuns + 1] = {"", "v1", "v2", "v1/8.6", "rows-unroll2", "rows-half2", "flat", "flat-half2"};
-int gExperimentalCases[kExperimentalCount] = {};  // cases each experimental variant ran
+// Which runs this process makes (--runs), and per run the cases it ran and its mismatching outputs.
+bool gRunOn[kRuns + 1] = {false, true, true, true, true, true, true, true};
+int gRunCases[kRuns + 1] = {};
+int64_t gRunBad[kRuns + 1] = {};
+int gCasesRun = 0;  // valid cases (random ones that break the contract are skipped)
+
+// --runs LIST: comma-separated run names, "plugins" (v1, v2, v1/8.6), "variants" (the four
+// experimental ones) or "all". False on an unknown name.
+bool selectRuns(std::string const& list) {
+    for (int r = 1; r <= kRuns; ++r) gRunOn[r] = false;
+    size_t start = 0;
+    while (start <= list.size()) {
+        size_t const end = std::min(list.find(',', start), list.size());
+        std::string const name = list.substr(start, end - start);
+        bool known = false;
+        for (int r = 1; r <= kRuns; ++r) {
+            bool const on = name == kRunNames[r] || name == "all" || (name == "plugins" && r <= kPluginRuns) ||
+                            (name == "variants" && r > kPluginRuns);
+            gRunOn[r] = gRunOn[r] || on;
+            known = known || on;
+        }
+        if (!known) return false;
+        start = end + 1;
+    }
+    return true;
+}
 
 // A TensorRT 10 tensor description as TensorRT 8.6 passes it (the harness's extents fit in 32 bits).
 abi86::PluginTensorDesc desc86(PluginTensorDesc const& d) {
@@ -130,6 +164,7 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
     Shape4 y;
     std::string err = infer_output_shape(cfg, {cs.n, cs.c, cs.h, cs.w}, &y);
     if (!err.empty()) return 0;  // not a valid case: skipped
+    ++gCasesRun;
     int64_t const inCount = cs.n * cs.c * cs.h * cs.w, outCount = y.n * y.c * y.h * y.w;
     size_t const es = elemSize(cs.type);
 
@@ -176,18 +211,28 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
     launch.x = dx;
     launch.y = dy;
 
+    char caseText[160];
+    std::snprintf(caseText, sizeof caseText, "%s N%lld C%lld %lldx%lld k%dx%d s%d,%d pads %d,%d,%d,%d ceil %d range %d %s",
+                  typeName(cs.type), (long long)cs.n, (long long)cs.c, (long long)cs.h, (long long)cs.w, cs.kh, cs.kw,
+                  cs.sh, cs.sw, cs.pt, cs.pl, cs.pb, cs.pr, cs.ceil, cs.k, cs.perChannel ? "per-channel" : "shared");
     for (int version = 1; version <= kRuns; ++version) {
+        if (!gRunOn[version]) continue;
         if (version > kPluginRuns) {
             int const e = version - kPluginRuns - 1;
             if (!experimentalKernelsBuilt() || !launchOk || !experimentalVariantApplies(launch, kExperimental[e])) continue;
-            ++gExperimentalCases[e];
         }
-        CUDA_OK(cudaMemset(dy, 0xff, std::max<size_t>(hy.size(), 1)));
+        ++gRunCases[version];
+        gContext = std::string(kRunNames[version]) + " on " + caseText;
+        // Not NaN (0x7b7b... is a large finite value in every type): an output never written
+        // cannot pass where the reference is NaN.
+        CUDA_OK(cudaMemset(dy, 0x7b, std::max<size_t>(hy.size(), 1)));
         int32_t rc = -1;
+        std::string launchError;
         if (version > kPluginRuns) {
             cudaError_t const e = launchSortedWeightedPoolAs(launch, kExperimental[version - kPluginRuns - 1], stream);
             CUDA_OK(cudaStreamSynchronize(stream));
             rc = e == cudaSuccess ? 0 : 1;
+            if (e != cudaSuccess) launchError = cudaGetErrorString(e);
         } else if (version == 3) {
             SortedWeightedPoolPluginLegacy86 plugin(cfg);
             abi86::IPluginV2DynamicExt& p = plugin;
@@ -245,8 +290,11 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
             delete built;
         }
         if (rc != 0) {
-            std::fprintf(stderr, "FAIL %s: enqueue failed: %s\n", kRunNames[version], lastError());
+            std::fprintf(stderr, "FAIL %s: %s failed: %s\n", kRunNames[version],
+                         version > kPluginRuns ? "launch" : "enqueue",
+                         version > kPluginRuns ? launchError.c_str() : lastError());
             ++bad;
+            ++gRunBad[version];
             continue;
         }
         if (!hy.empty()) CUDA_OK(cudaMemcpy(hy.data(), dy, hy.size(), cudaMemcpyDeviceToHost));
@@ -261,12 +309,9 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
                              static_cast<long long>(i), got, want);
         }
         bad += caseBad;
+        gRunBad[version] += caseBad;
     }
-    if (bad || verbose)
-        std::printf("%s %s N%lld C%lld %lldx%lld k%dx%d s%d,%d pads %d,%d,%d,%d ceil %d range %d %s: %lld bad\n",
-                    bad ? "FAIL" : "ok  ", typeName(cs.type), (long long)cs.n, (long long)cs.c, (long long)cs.h,
-                    (long long)cs.w, cs.kh, cs.kw, cs.sh, cs.sw, cs.pt, cs.pl, cs.pb, cs.pr, cs.ceil, cs.k,
-                    cs.perChannel ? "per-channel" : "shared", static_cast<long long>(bad));
+    if (bad || verbose) std::printf("%s %s: %lld bad\n", bad ? "FAIL" : "ok  ", caseText, static_cast<long long>(bad));
     CUDA_OK(cudaStreamDestroy(stream));
     CUDA_OK(cudaFree(dx));
     CUDA_OK(cudaFree(dy));
@@ -339,13 +384,21 @@ int correctness(int randomCases) {
         bad += runCase(cs, rng, false);
         ++cases;
     }
-    std::printf("correctness: %d cases x 3 plugin runs (version 1, version 2, version 1 in TensorRT 8.6's layout); "
-                "experimental variants%s:", cases, experimentalKernelsBuilt() ? "" : " (not built: SORTPOOL_EXPERIMENTAL_KERNELS=OFF)");
-    for (int e = 0; e < kExperimentalCount; ++e)
-        std::printf(" %s %d cases%s", kRunNames[kPluginRuns + 1 + e], gExperimentalCases[e],
-                    e + 1 < kExperimentalCount ? "," : ";");
-    std::printf(" %lld mismatching outputs\n", (long long)bad);
-    return bad == 0 ? 0 : 1;
+    // One row per run: a reader (and tools/gpu_check.sh) can tell a production failure from an
+    // experimental one. Exit 1 when a plugin run fails, 4 when only experimental variants do.
+    std::printf("correctness: %d cases listed, %d valid and run, %lld mismatching outputs in all\n", cases, gCasesRun,
+                (long long)bad);
+    bool pluginFailed = false, variantFailed = false;
+    for (int r = 1; r <= kRuns; ++r) {
+        if (!gRunOn[r]) continue;
+        bool const experimental = r > kPluginRuns;
+        char const* result = gRunBad[r] != 0 ? "FAIL" : gRunCases[r] == 0 ? "not run" : "ok";
+        if (experimental && !experimentalKernelsBuilt()) result = "not built (SORTPOOL_EXPERIMENTAL_KERNELS=OFF)";
+        std::printf("run %-13s %-12s %5d cases %8lld mismatching outputs  %s\n", kRunNames[r],
+                    experimental ? "experimental" : "plugin", gRunCases[r], (long long)gRunBad[r], result);
+        (experimental ? variantFailed : pluginFailed) |= gRunBad[r] != 0;
+    }
+    return pluginFailed ? 1 : variantFailed ? 4 : 0;
 }
 
 float medianMs(std::vector<float> v) {
@@ -353,7 +406,10 @@ float medianMs(std::vector<float> v) {
     return v[v.size() / 2];
 }
 
-// Median time of `reps` launches (after 2 untimed ones), each timed with CUDA events on stream s.
+// Median time of one launch over `reps` samples (after 2 untimed ones). Each sample times
+// kLaunchesPerSample back-to-back launches between two CUDA events on stream s, so that the host's
+// launch overhead (larger for the plugin's enqueue than for a direct launch) is amortised.
+constexpr int kLaunchesPerSample = 10;
 template <typename Launch>
 float medianLaunchMs(cudaStream_t s, int reps, Launch&& launch) {
     cudaEvent_t a, b;
@@ -362,22 +418,22 @@ float medianLaunchMs(cudaStream_t s, int reps, Launch&& launch) {
     std::vector<float> ms;
     for (int i = 0; i < reps + 2; ++i) {
         CUDA_OK(cudaEventRecord(a, s));
-        launch();
+        for (int j = 0; j < kLaunchesPerSample; ++j) launch();
         CUDA_OK(cudaEventRecord(b, s));
         CUDA_OK(cudaEventSynchronize(b));
-        float one;
-        CUDA_OK(cudaEventElapsedTime(&one, a, b));
-        if (i >= 2) ms.push_back(one);
+        float sample;
+        CUDA_OK(cudaEventElapsedTime(&sample, a, b));
+        if (i >= 2) ms.push_back(sample / kLaunchesPerSample);
     }
     CUDA_OK(cudaEventDestroy(a));
     CUDA_OK(cudaEventDestroy(b));
     return medianMs(ms);
 }
 
-// benchOne's part after the copy: the plugin `p` (version "2", attached) and the experimental variants
-// on x (dx) -> y (dy), one printed row each. 1 if the plugin refuses the launch.
+// benchOne's part after the copy: the plugin `p` (version "2", attached), or else the experimental
+// variants, on x (dx) -> y (dy), one printed row each. 1 if the plugin refuses the launch.
 int benchPlugin(DataType t, Shape4 const& x, Shape4 const& y, PoolConfig const& cfg, IPluginV3* p, void* dx, void* dy,
-                float copyMs, cudaStream_t s) {
+                float copyMs, cudaStream_t s, bool variants) {
     int const reps = 20;
     size_t const es = elemSize(t);
     int64_t const inCount = x.n * x.c * x.h * x.w, outCount = y.n * y.c * y.h * y.w;
@@ -387,7 +443,9 @@ int benchPlugin(DataType t, Shape4 const& x, Shape4 const& y, PoolConfig const& 
     void const* ins[] = {dx};
     void* outs[] = {dy};
     bool enqueued = true;
-    float const kernelMs = medianLaunchMs(s, reps, [&] { enqueued = enqueued && rt->enqueue(&in, &out, ins, outs, nullptr, s) == 0; });
+    float const kernelMs = variants ? 0.f : medianLaunchMs(s, reps, [&] {
+        enqueued = enqueued && rt->enqueue(&in, &out, ins, outs, nullptr, s) == 0;
+    });
     if (!enqueued) return 1;
 
     // The launch the plugin made, for the variant's name and the experimental variants.
@@ -408,13 +466,17 @@ int benchPlugin(DataType t, Shape4 const& x, Shape4 const& y, PoolConfig const& 
         std::printf("%-6s %-22s %10.1f %10.3f %10.1f %7.1f%% %s\n", typeName(t), shape, kernelBytes / 1e6, ms, bw,
                     100.0 * bw / copyBw, what);
     };
-    row(kernelMs, variant);
-    std::printf("%-6s %-22s %10.1f %10.3f %10.1f %8s cudaMemcpy D2D\n", typeName(t), shape, copyBytes / 1e6, copyMs,
-                copyBw, "100%");
+    if (!variants) {
+        row(kernelMs, variant);
+        std::printf("%-6s %-22s %10.1f %10.3f %10.1f %8s cudaMemcpy D2D\n", typeName(t), shape, copyBytes / 1e6, copyMs,
+                    copyBw, "100%");
+        return 0;
+    }
     // The experimental variants on the same tensors, timed the same way (not selected by the plugin;
-    // see sortpoolKernel.h).
+    // see sortpoolKernel.h), each beside the copy measured in this same pass.
     for (int e = 0; e < kExperimentalCount && experimentalKernelsBuilt(); ++e) {
-        if (!experimentalVariantApplies(pl, kExperimental[e])) continue;
+        if (!gRunOn[kPluginRuns + 1 + e] || !experimentalVariantApplies(pl, kExperimental[e])) continue;
+        gContext = std::string("bench ") + kRunNames[kPluginRuns + 1 + e] + " " + typeName(t) + " " + shape;
         float const ms = medianLaunchMs(s, reps, [&] { CUDA_OK(launchSortedWeightedPoolAs(pl, kExperimental[e], s)); });
         std::string const what = std::string(kRunNames[kPluginRuns + 1 + e]) + " (experimental)";
         row(ms, what.c_str());
@@ -422,9 +484,9 @@ int benchPlugin(DataType t, Shape4 const& x, Shape4 const& y, PoolConfig const& 
     return 0;
 }
 
-// One input: the D2D copy of it, the plugin (version "2", the kernel it selects), and every
+// One input: the D2D copy of it, then the plugin (version "2", the kernel it selects) or every
 // experimental variant that applies, timed side by side. 2x2 stride 2, k = 4, shared weights.
-int benchOne(DataType t, Shape4 const& x) {
+int benchOne(DataType t, Shape4 const& x, bool variants) {
     int const reps = 20;
     size_t const es = elemSize(t);
     int64_t const inCount = x.n * x.c * x.h * x.w;
@@ -434,7 +496,19 @@ int benchOne(DataType t, Shape4 const& x) {
     CUDA_OK(cudaMalloc(&dx, inCount * es));
     CUDA_OK(cudaMalloc(&dy, outCount * es));
     CUDA_OK(cudaMalloc(&dcopy, inCount * es));
-    CUDA_OK(cudaMemset(dx, 0x3c, inCount * es));
+    {  // random values in [-1, 1), not one constant: the sort's data-dependent work is real
+        std::vector<uint32_t> host(static_cast<size_t>((inCount * es + 3) / 4));
+        uint64_t state = 0x9e3779b97f4a7c15ull;
+        for (uint32_t& word : host) {  // xorshift64*: fast enough for 256 MB
+            state ^= state >> 12, state ^= state << 25, state ^= state >> 27;
+            uint64_t const r = state * 0x2545f4914f6cdd1dull;
+            uint32_t const lo = static_cast<uint32_t>(r), hi = static_cast<uint32_t>(r >> 32);
+            auto unit = [](uint32_t bits) { return static_cast<float>(bits >> 8) * (2.0f / 16777216.0f) - 1.0f; };
+            word = t == DataType::kFLOAT ? float_to_bits(unit(lo))
+                                         : (fromFloatBits(t, unit(lo)) | (fromFloatBits(t, unit(hi)) << 16));
+        }
+        CUDA_OK(cudaMemcpy(dx, host.data(), static_cast<size_t>(inCount) * es, cudaMemcpyHostToDevice));
+    }
     cudaStream_t s;
     CUDA_OK(cudaStreamCreate(&s));
     float const copyMs = medianLaunchMs(s, reps, [&] {
@@ -449,7 +523,7 @@ int benchOne(DataType t, Shape4 const& x) {
     IPluginV3* p = built ? static_cast<IPluginV3OneRuntime*>(built->getCapabilityInterface(PluginCapabilityType::kRUNTIME))
                                ->attachToContext(nullptr)
                          : nullptr;
-    int const rc = p ? benchPlugin(t, x, y, cfg, p, dx, dy, copyMs, s) : 1;
+    int const rc = p ? benchPlugin(t, x, y, cfg, p, dx, dy, copyMs, s, variants) : 1;
     if (rc != 0) std::fprintf(stderr, "bench %s: the plugin failed: %s\n", typeName(t), lastError());
     delete p;
     delete built;
@@ -468,16 +542,38 @@ int bench() {
     // >= 256 MB inputs: a wide map (W_out = 128: 64 (float32) or 32 (float16) 16-byte vectors per
     // output row, so the row kernel's lanes run one or two steps per row), then a typical CNN map
     // (112 x 112, W_out = 56: 28 or 14 vectors per row, fewer than a warp's 32 lanes).
-    for (DataType t : {DataType::kFLOAT, DataType::kHALF})
-        rc |= benchOne(t, Shape4{t == DataType::kFLOAT ? 16 : 32, 64, 256, 256});
-    for (DataType t : {DataType::kFLOAT, DataType::kHALF})
-        rc |= benchOne(t, Shape4{t == DataType::kFLOAT ? 80 : 160, 64, 112, 112});
+    // The plugin on every input first, then the experimental variants: a variant that faults (which
+    // ends the process) cannot take the production figures with it.
+    for (bool variants : {false, true}) {
+        if (variants && std::none_of(gRunOn + kPluginRuns + 1, gRunOn + kRuns + 1, [](bool on) { return on; })) break;
+        for (DataType t : {DataType::kFLOAT, DataType::kHALF})
+            rc |= benchOne(t, Shape4{t == DataType::kFLOAT ? 16 : 32, 64, 256, 256}, variants);
+        for (DataType t : {DataType::kFLOAT, DataType::kHALF})
+            rc |= benchOne(t, Shape4{t == DataType::kFLOAT ? 80 : 160, 64, 112, 112}, variants);
+    }
     return rc;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines in order with stderr's in a shared log
+    std::string mode;
+    for (int i = 1; i < argc; ++i) {
+        std::string const arg = argv[i];
+        if (arg == "--runs" && i + 1 < argc) {
+            if (!selectRuns(argv[++i])) {
+                std::fprintf(stderr, "--runs %s: expected names among v1, v2, v1/8.6, rows-unroll2, rows-half2, flat, "
+                                     "flat-half2, plugins, variants, all\n", argv[i]);
+                return 2;
+            }
+        } else if (arg == "--bench" || arg == "--quick") {
+            mode = arg;
+        } else {
+            std::fprintf(stderr, "usage: sortpool_trt_gpu_harness [--quick|--bench] [--runs LIST]\n");
+            return 2;
+        }
+    }
     int devices = 0;
     if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
         std::fprintf(stderr, "sortpool_trt_gpu_harness: no CUDA device\n");
@@ -486,7 +582,6 @@ int main(int argc, char** argv) {
     cudaDeviceProp prop{};
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
-    std::string const mode = argc > 1 ? argv[1] : "";
     if (mode == "--bench") return bench();
     return correctness(mode == "--quick" ? 20 : 400);
 }
