@@ -16,6 +16,20 @@ import torch.nn.functional as F
 __all__ = ["sorted_weighted_pool2d", "pooled_extent"]
 
 
+def _min(a, b):
+    """min of ints, SymInts or, under torch.jit.trace (where sizes are 0-d tensors), tensors."""
+    if torch.is_tensor(a):
+        return torch.minimum(a, b) if torch.is_tensor(b) else a.clamp_max(b)
+    return b.clamp_max(a) if torch.is_tensor(b) else torch.sym_min(a, b)
+
+
+def _max(a, b):
+    """max of ints, SymInts or, under torch.jit.trace, tensors."""
+    if torch.is_tensor(a):
+        return torch.maximum(a, b) if torch.is_tensor(b) else a.clamp_min(b)
+    return b.clamp_min(a) if torch.is_tensor(b) else torch.sym_max(a, b)
+
+
 def pooled_extent(size, kernel: int, stride: int, pad_head: int, pad_tail: int, ceil_mode: bool):
     """ONNX MaxPool's output extent along one axis (works on ints and SymInts).
 
@@ -27,7 +41,7 @@ def pooled_extent(size, kernel: int, stride: int, pad_head: int, pad_tail: int, 
     span = size + pad_head + pad_tail - kernel
     if not ceil_mode:
         return span // stride + 1
-    return torch.sym_min(-((-span) // stride), (size + pad_head - 1) // stride) + 1
+    return _min(-((-span) // stride), (size + pad_head - 1) // stride) + 1
 
 
 def _real_rank_mask(
@@ -84,8 +98,8 @@ def sorted_weighted_pool2d(
 
     # Padded cells (and the extra tail a ceil_mode window may need) are -inf, so they rank last;
     # the rank mask below then drops every rank beyond the window's real cells.
-    extra_h = torch.sym_max((out_h - 1) * sh + kh - (h + pt + pb), 0)
-    extra_w = torch.sym_max((out_w - 1) * sw + kw - (w + pl + pr), 0)
+    extra_h = _max((out_h - 1) * sh + kh - (h + pt + pb), 0)
+    extra_w = _max((out_w - 1) * sw + kw - (w + pl + pr), 0)
     padded = pt or pl or pb or pr or ceil_mode
     xp = F.pad(x, (pl, pr + extra_w, pt, pb + extra_h), value=float("-inf")) if padded else x
     windows = xp.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :out_h, :out_w]
@@ -104,7 +118,7 @@ def sorted_weighted_pool2d(
     # unbind: one backward node for all ranks (indexing each rank would allocate a full-size
     # gradient per rank).
     products = (top * wt).unbind(-1)
-    acc = products[0] if k > 1 else products[0].clone()  # never return a view of unbind (in-place ops after)
+    acc = products[0] if len(products) > 1 else products[0].clone()  # never a view of unbind (in-place ops after)
     for product in products[1:]:
         acc = acc + product
     return acc.to(x.dtype)

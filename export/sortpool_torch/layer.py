@@ -48,6 +48,9 @@ def _pads(value) -> Tuple[int, int, int, int]:
     )
 
 
+# Input types the ONNX op (and so the export) accepts.
+EXPORTABLE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
 class SortedWeightedPool2d(nn.Module):
     r"""Sorted weighted pooling (S. Singla, 2017).
 
@@ -207,6 +210,9 @@ class SortedWeightedPool2d(nn.Module):
         if not torch.jit.is_tracing():  # (TorchScript export traces sizes as tensors)
             self._check_input(x)
         if self._export_weights is not None:
+            if x.dtype not in EXPORTABLE_DTYPES:  # the ONNX op takes no other type (docs/operator.md)
+                raise ValueError(f"cannot export {type(self).__name__} with a {x.dtype} input: the ONNX op takes "
+                                 "float32 or float16 (TensorRT also bfloat16); convert the model, e.g. model.float()")
             y = torch.ops.sortpool.sorted_weighted_pool(
                 x,
                 list(self.kernel_size),

@@ -163,15 +163,20 @@ def _as_tuple(example_inputs) -> tuple:
 
 
 def _dynamic_axes_for(t: torch.Tensor, dynamic_batch: bool, dynamic_spatial: bool, index: int):
-    """{axis: name} for one input tensor: batch = axis 0, spatial = the axes after (N, C)."""
+    """{axis: name} for one input tensor: (N, C, H, W) has batch = axis 0 and spatial axes 2, 3;
+    an unbatched (C, H, W) input, which the layer accepts, has no batch axis and spatial axes 1, 2;
+    other ranks: batch = axis 0, the axes after (N, C) spatial."""
     axes = {}
     if not isinstance(t, torch.Tensor) or t.dim() == 0:
         return axes
-    if dynamic_batch:
+    unbatched = t.dim() == 3
+    if dynamic_batch and not unbatched:
         axes[0] = "batch"
-    if dynamic_spatial and t.dim() >= 3:
-        for a in range(2, t.dim()):
-            axes[a] = ("height", "width")[a - 2] if t.dim() == 4 else f"dim{a}"
+    first_spatial = 1 if unbatched else 2
+    if dynamic_spatial and t.dim() > first_spatial:
+        for a in range(first_spatial, t.dim()):
+            named = t.dim() - first_spatial == 2
+            axes[a] = ("height", "width")[a - first_spatial] if named else f"dim{a}"
             if index:
                 axes[a] += f"_{index}"
     return axes
@@ -197,7 +202,8 @@ def export_onnx(
         example_inputs: a tensor or a tuple of positional inputs.
         dynamo: use torch's default exporter (``torch.export`` + onnxscript) when True, the
             TorchScript exporter when False.
-        dynamic_batch / dynamic_spatial: make axis 0 / the spatial axes (2, 3 of 4-d inputs) of
+        dynamic_batch / dynamic_spatial: make axis 0 / the spatial axes (2, 3 of 4-d inputs; 1, 2 of
+            an unbatched 3-d (C, H, W) input, which has no batch axis) of
             every tensor input dynamic (``batch``, ``height``, ``width``; the batch axis is shared
             by all inputs). With the dynamo exporter a dynamic axis the model fixes is an error;
             example sizes of 0 or 1 on a dynamic axis may be specialised by torch.export, so use

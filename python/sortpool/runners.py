@@ -110,6 +110,10 @@ def load_torch_model(spec: str):
             if path.suffix == ".pt2":
                 return torch.export.load(str(path)).module()
             try:
+                import sortpool_torch  # noqa: F401  (registers sortpool::sorted_weighted_pool, if a .pt uses it)
+            except ImportError:
+                pass
+            try:
                 return torch.jit.load(str(path), map_location="cpu")
             except Exception as e:
                 raise UserInputError(f"{path} is not a TorchScript file ({e}); for a state_dict write a loader "

@@ -225,3 +225,29 @@ def test_export_op_passes_torch_opcheck(shape):
                           test_utils=("test_schema", "test_faketensor"))
     if 0 in shape[2:]:
         assert op(x, [3, 3], [1, 1], [0, 1, 0, 1], 0, 2, [0.75, 0.25]).numel() == 0
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_unbatched_input_exports_with_dynamic_height_and_width(dynamo):
+    # (C, H, W): C fixed (per-channel weights need it), H and W dynamic, no batch axis.
+    model = torch.nn.Sequential(SortedWeightedPool2d(2, 2, channels=4)).eval()
+    proto = export_onnx(model, torch.randn(4, 8, 10), dynamo=dynamo)
+    dims = [d.dim_value or d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[0] == 4 and isinstance(dims[1], str) and isinstance(dims[2], str), dims
+    for shape in [(4, 8, 10), (4, 6, 12)]:
+        x = torch.randn(shape)
+        np.testing.assert_array_equal(_run_onnx(proto, x), model(x).detach().numpy())
+
+
+def test_float64_model_is_refused_at_export_naming_the_type():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), SortedWeightedPool2d(2, 2)).double().eval()
+    with pytest.raises(Exception, match="float64 input: the ONNX op takes float32 or float16"):
+        export_onnx(model, torch.randn(2, 3, 16, 16, dtype=torch.float64), dynamo=False)
+
+
+def test_torch_jit_trace_gives_the_eager_results_at_other_shapes():
+    layer = SortedWeightedPool2d(3, 3, 2, 1, True, channels=3)
+    traced = torch.jit.trace(layer, torch.randn(2, 3, 9, 11), check_trace=False)
+    for shape in [(2, 3, 9, 11), (1, 3, 14, 7), (3, 3, 5, 5)]:
+        x = torch.randn(shape)
+        assert torch.equal(traced(x), layer(x)), shape
