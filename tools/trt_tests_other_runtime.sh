@@ -20,4 +20,5 @@ if ! "$VENV/bin/python" -c "import tensorrt_lean, numpy, pytest" 2>/dev/null; th
   "$VENV/bin/pip" install -q "$SPEC" numpy pytest
 fi
 "$VENV/bin/python" -c "import tensorrt_lean as t; print('TensorRT lean', t.__version__)"
-exec "$VENV/bin/python" -m pytest tests/trt_plugin tests/robustness/test_trt.py -q -p no:cacheprovider "$@"
+SORTPOOL_REQUIRE_TRT_BINDINGS=1 exec "$VENV/bin/python" -m pytest tests/trt_plugin tests/robustness/test_trt.py -q \
+  -p no:cacheprovider "$@"

@@ -125,9 +125,12 @@ def test_layer_rejects_other_ranks(shape):
 
 
 def test_layer_float64_is_computed_in_float64():
-    x = torch.randn(1, 2, 6, 6, dtype=torch.float64)
-    y = SortedWeightedPool2d(2, 2)(x)
+    x = torch.randn(1, 2, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    layer = SortedWeightedPool2d(2, 2).double()
+    y = layer(x)
     assert y.dtype == torch.float64
+    want = sorted_weighted_pool_ref(x.numpy(), (2, 2), (2, 2), (0, 0, 0, 0), 0, 2, layer.weights().detach().numpy())
+    np.testing.assert_array_equal(y.detach().numpy(), want)  # float64 arithmetic, rank order: exact
 
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool], ids=["int32", "int64", "bool"])

@@ -57,7 +57,7 @@ def test_check_ort_only_is_incomplete(cli, model_path, x_npz, tmp_path, monkeypa
                                                                [8, 3, 128, 128]]
 
 
-def test_check_no_trt_and_require_trt(cli, model_path, monkeypatch):
+def test_check_no_trt_is_incomplete(cli, model_path, monkeypatch):
     code, out, _ = cli("check", model_path, "--no-trt", "--shapes", "x:1x3x8x8")
     assert code == 3 and "disabled (--no-trt)" in out
 
@@ -225,3 +225,16 @@ def test_a_backend_failing_while_running_is_reported_and_the_report_written(cli,
     data = json.loads(report.read_text())
     assert data["backends"]["pytorch"]["status"] == "failed" and "cannot run" in data["backends"]["pytorch"]["reason"]
     assert data["backends"]["onnxruntime"]["status"] == "ran" and data["passed"] is False
+
+
+def test_require_trt_turns_a_passing_check_without_tensorrt_into_exit_3(cli, model_path, loader, tmp_path, monkeypatch):
+    _no_tensorrt(monkeypatch)
+    args = ("check", model_path, "--torch-model", f"{loader}:make_model", "--shapes", "x:1x3x8x8")
+    code, out, err = cli(*args)
+    assert code == 0, out + err  # PyTorch vs ONNX Runtime passes
+    report = tmp_path / "r.json"
+    code, out, err = cli(*args, "--require-trt", "--report", report)
+    assert code == 3, out + err
+    assert "TensorRT did not run and --require-trt was given" in out
+    data = json.loads(report.read_text())
+    assert data["exit_code"] == 3 and data["passed"] is False

@@ -1,6 +1,7 @@
 """The TensorRT module's parts that need no GPU: plugin registration (with tensorrt_lean or
 tensorrt where installed), plugin-version selection and the ONNX rewrite, the progress bar."""
 import io
+import os
 
 import onnx
 import pytest
@@ -15,6 +16,8 @@ def _trt_module():
     try:
         return sp_trt.import_tensorrt(builder=False)
     except Exception as e:
+        if os.environ.get("SORTPOOL_REQUIRE_TRT_BINDINGS") == "1":  # set by ./dev.sh, whose venv has tensorrt_lean
+            pytest.fail(f"SORTPOOL_REQUIRE_TRT_BINDINGS=1 but no TensorRT Python module: {e}")
         pytest.skip(f"no TensorRT Python module: {e}")
 
 

@@ -3,7 +3,7 @@
 Tolerances: none for the pooling layer alone. Both sides follow the contract's arithmetic (float32
 products, a float32 sum in rank order, one final rounding), so float32 and float16 outputs are
 equal bit for bit, NaN positions included. Around a Conv, the Conv's own summation order differs
-between ORT and PyTorch: float32 max abs error <= 1e-5 on unit-scale inputs, and 1e-2 absolute
+between ORT and PyTorch: float32 max abs error <= 1e-5 on unit-scale inputs, and 1e-3 absolute
 in a float16 Conv+pool model.
 
 Skipped, with the reason, when the ORT custom-op library is not built/installed.
@@ -109,7 +109,7 @@ def test_nan_and_inf_parity(per_channel):
 def test_pool_range_1_is_exact_max_pool_in_ort():
     model = torch.nn.Sequential(SortedWeightedPool2d(1, 3, 2, 1, True)).eval()
     sess = _session(export_onnx(model, torch.randn(2, 2, 8, 8), dynamo=True))
-    x = torch.randn(2, 2, 9, 12)
+    x = torch.randn(2, 2, 9, 12, generator=torch.Generator().manual_seed(12))
     x[0, 0, 3, 4] = float("nan")
     expected = torch.nn.functional.max_pool2d(x, 3, 2, 1, ceil_mode=True).numpy()
     np.testing.assert_array_equal(_run(sess, x), expected)
@@ -135,6 +135,7 @@ def test_float16_model_with_conv():
         torch.nn.Conv2d(3, 4, 3, padding=1), _randomized(SortedWeightedPool2d(2, 2, channels=4), seed=11)
     ).eval().half()
     sess = _session(export_onnx(model, torch.randn(2, 3, 8, 8).half(), dynamo=False))
-    x = torch.randn(2, 3, 12, 9).half()
+    x = torch.randn(2, 3, 12, 9, generator=torch.Generator().manual_seed(13)).half()
     got = _run(sess, x).astype(np.float32)
-    np.testing.assert_allclose(got, model(x).float().detach().numpy(), rtol=0, atol=1e-2)
+    # The Conv's float16 kernels differ between ORT and PyTorch (observed <= 2.4e-4 over 60 seeds).
+    np.testing.assert_allclose(got, model(x).float().detach().numpy(), rtol=0, atol=1e-3)

@@ -49,14 +49,22 @@ def v2_abi_checker() -> str:
     pytest.skip(f"{name} not built: no nvcc on this machine")
 
 
+def require_trt_bindings() -> bool:
+    """./dev.sh sets SORTPOOL_REQUIRE_TRT_BINDINGS=1: its environments install tensorrt_lean, so a
+    failed import there is a broken install to report, not a reason to skip."""
+    return os.environ.get("SORTPOOL_REQUIRE_TRT_BINDINGS") == "1"
+
+
 @pytest.fixture(scope="session")
 def trt():
     try:
         import tensorrt_lean as trt_mod
-    except ImportError:
+    except ImportError as lean_error:
         try:
             import tensorrt as trt_mod
         except ImportError:
+            if require_trt_bindings():
+                pytest.fail(f"SORTPOOL_REQUIRE_TRT_BINDINGS=1 but tensorrt_lean cannot be imported: {lean_error}")
             pytest.skip("no TensorRT Python bindings (tensorrt_lean / tensorrt) in this environment")
     return trt_mod
 

@@ -209,6 +209,43 @@ static void testLaunchDescriptionAllocatesNothing() {
     p->destroy();
 }
 
+// Version "1"'s types and formats, through the interface TensorRT calls (the headers' layout and
+// TensorRT 11's): the same table as version "2" (float32/float16/bfloat16, Y of X's type, linear).
+template <class Abi>
+static void checkV1TypesAndFormats(Abi& plugin) {
+    for (DataType t : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16, DataType::kINT8, DataType::kINT32}) {
+        bool const supported = t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16;
+        if (supported) CHECK(plugin.getOutputDataType(0, &t, 1) == t);
+        PluginTensorDesc io[2]{};
+        io[0].type = t;
+        io[0].format = TensorFormat::kLINEAR;
+        CHECK(plugin.supportsFormatCombination(0, io, 1, 1) == supported);
+        for (DataType o : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16}) {
+            io[1].type = o;
+            io[1].format = TensorFormat::kLINEAR;
+            CHECK_MSG(plugin.supportsFormatCombination(1, io, 1, 1) == (supported && o == t),
+                      "X type " + std::to_string(static_cast<int>(t)) + ", Y type " + std::to_string(static_cast<int>(o)));
+            io[1].format = TensorFormat::kCHW32;
+            CHECK(!plugin.supportsFormatCombination(1, io, 1, 1));
+        }
+        io[0].format = TensorFormat::kHWC8;
+        CHECK(!plugin.supportsFormatCombination(0, io, 1, 1));
+    }
+}
+
+static void testV1TypesAndFormats() {
+    SortedWeightedPoolPluginLegacyCreator creator;
+    Fields f;
+    f.i32("pool_range", {1}).f32("weights", {1});
+    IPluginV2* p = creator.createPlugin("x", f.get());
+    CHECK(p != nullptr);
+    if (!p) return;
+    checkV1TypesAndFormats<IPluginV2DynamicExt>(*static_cast<IPluginV2DynamicExt*>(p));
+    SortedWeightedPoolPluginLegacy11 p11(static_cast<SortedWeightedPoolPluginLegacy*>(p)->config());
+    checkV1TypesAndFormats<abi11::IPluginV2DynamicExt>(p11);
+    p->destroy();
+}
+
 static void testShapesAndFormats() {
     // Output-shape expression == core pooled_extent / infer_output_shape, over many geometries.
     int cases = 0;
@@ -646,6 +683,7 @@ int main() {
     testCloneUploadsLargeWeightTables();
     testLaunchDescriptionAllocatesNothing();
     testShapesAndFormats();
+    testV1TypesAndFormats();
     testV2Layouts();
     testHalf2Windows();
     testDivideByConstant();
