@@ -5,7 +5,7 @@
 //                                      and initialize -> configurePlugin -> enqueue in TensorRT 8.6's
 //                                      layout (32-bit dims, sortpoolTrtV2Abi86.h)
 //   version "2" (IPluginV3):           attachToContext -> onShapeChange -> enqueue
-// and every output is compared with the CPU reference (the op core's pool_window run on the host)
+// and every output is compared with the naive CPU reference (plugin/tests/reference_window.h)
 // for float32, float16 and bfloat16 over many shapes and attributes. Results must be bit-exact
 // (the core fixes the arithmetic); NaN positions must match.
 //
@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "reference_window.h"
 #include "sortedWeightedPoolPlugin.h"
 #include "sortedWeightedPoolPluginLegacy.h"
 
@@ -180,16 +181,19 @@ int64_t runCase(Case const& cs, std::mt19937& rng, bool verbose) {
         uint32_t const b = fromFloatBits(cs.type, v);
         std::memcpy(hx.data() + i * es, &b, es);  // little endian: low bytes
     }
-    // CPU reference: the core on the host.
+    // CPU reference: the naive one (plugin/tests/reference_window.h: gather the real cells, std::sort,
+    // sum in rank order), independent of the core the kernels share.
     std::vector<uint32_t> ref(static_cast<size_t>(outCount));
     for (int64_t nc = 0; nc < y.n * y.c; ++nc) {
         int64_t const c = nc % y.c;
         float const* w = cfg.weights.data() + c * cfg.channel_weight_stride();
-        auto load = [&](int64_t h, int64_t x) { return toFloat(cs.type, hx.data(), nc * cs.h * cs.w + h * cs.w + x); };
+        std::vector<float> plane(static_cast<size_t>(cs.h * cs.w));
+        for (int64_t i = 0; i < cs.h * cs.w; ++i) plane[static_cast<size_t>(i)] = toFloat(cs.type, hx.data(), nc * cs.h * cs.w + i);
         for (int64_t oh = 0; oh < y.h; ++oh)
             for (int64_t ow = 0; ow < y.w; ++ow)
                 ref[static_cast<size_t>((nc * y.h + oh) * y.w + ow)] = fromFloatBits(
-                    cs.type, pool_window<kMaxWindowCells>(load, cs.h, cs.w, cfg.geometry, oh, ow, w));
+                    cs.type, sortpool_test::weighted_sorted_cells(
+                                 sortpool_test::window_cells(plane, cs.h, cs.w, cfg.geometry, oh, ow), cs.k, w));
     }
 
     void *dx = nullptr, *dy = nullptr;
