@@ -13,28 +13,12 @@
 #include <vector>
 
 #include "../tests/reference_window.h"
+#include "fuzz_bytes.h"
 #include "sortpool_core.h"
 
 namespace {
 
-class Bytes {
-   public:
-    Bytes(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-    template <typename T>
-    T take() {
-        T v{};
-        const size_t n = std::min(sizeof(T), size_ - pos_);
-        std::memcpy(&v, data_ + pos_, n);
-        pos_ += n;
-        return v;
-    }
-    size_t left() const { return size_ - pos_; }
-
-   private:
-    const uint8_t* data_;
-    size_t size_;
-    size_t pos_ = 0;
-};
+using sortpool_fuzz::Bytes;
 
 // Small values most of the time (so parsing succeeds and the math runs), any int64 sometimes.
 int64_t take_int(Bytes& in) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../tests/reference_window.h"
+#include "fuzz_bytes.h"
 #include "sortpool_ort_op.cc"
 
 namespace {
@@ -22,16 +23,7 @@ using sortpool::PoolConfig;
 using sortpool::RawAttributes;
 using sortpool::Shape4;
 
-class Bytes {
-   public:
-    Bytes(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-    uint8_t next() { return pos_ < size_ ? data_[pos_++] : 0; }
-
-   private:
-    const uint8_t* data_;
-    size_t size_;
-    size_t pos_ = 0;
-};
+using sortpool_fuzz::Bytes;
 
 void require(bool ok) {
     if (!ok) __builtin_trap();

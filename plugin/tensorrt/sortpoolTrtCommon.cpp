@@ -316,28 +316,24 @@ bool supportsCombination(int32_t pos, DataType const* types, nvinfer1::TensorFor
 }
 
 namespace {
-// The core's shape rule on TensorRT dims (-1 = not known yet). No allocation unless it fails:
-// enqueue runs it.
-std::string inferFromDims(PoolConfig const& cfg, nvinfer1::Dims const& in, int64_t (&dims)[nvinfer1::Dims::MAX_DIMS],
-                          Shape4* y) {
+// The core's shape rule on TensorRT dims (-1 = not known yet), read in place (TensorRT 10's dims
+// are int64_t): no allocation unless it fails, since enqueue runs it.
+std::string inferFromDims(PoolConfig const& cfg, nvinfer1::Dims const& in, Shape4* y) {
     if (in.nbDims < 0 || in.nbDims > nvinfer1::Dims::MAX_DIMS)
         return std::string(kOpType) + ": input X has an invalid rank " + std::to_string(in.nbDims);
-    for (int32_t i = 0; i < in.nbDims; ++i) dims[i] = in.d[i];
-    return infer_output_shape(cfg, dims, static_cast<size_t>(in.nbDims), y);
+    return infer_output_shape(cfg, in.d, static_cast<size_t>(in.nbDims), y);
 }
 }  // namespace
 
 std::string checkInputDims(PoolConfig const& cfg, nvinfer1::Dims const& in) {
-    int64_t dims[nvinfer1::Dims::MAX_DIMS];
     Shape4 y;
-    return inferFromDims(cfg, in, dims, &y);
+    return inferFromDims(cfg, in, &y);
 }
 
 std::string describeLaunch(PoolConfig const& cfg, nvinfer1::PluginTensorDesc const& in,
                            nvinfer1::PluginTensorDesc const& out, PoolLaunch* launch) {
-    int64_t dims[nvinfer1::Dims::MAX_DIMS];
     Shape4 y;
-    std::string err = inferFromDims(cfg, in.dims, dims, &y);
+    std::string err = inferFromDims(cfg, in.dims, &y);
     if (!err.empty()) return err;
     if (out.dims.nbDims != 4 || out.dims.d[0] != y.n || out.dims.d[1] != y.c || out.dims.d[2] != y.h ||
         out.dims.d[3] != y.w)
@@ -355,7 +351,7 @@ std::string describeLaunch(PoolConfig const& cfg, nvinfer1::PluginTensorDesc con
     if (in.format != nvinfer1::TensorFormat::kLINEAR || out.format != nvinfer1::TensorFormat::kLINEAR)
         return std::string(kOpType) + ": only the linear (NCHW) tensor format is supported";
     launch->geometry = cfg.geometry;
-    launch->in = Shape4{dims[0], dims[1], dims[2], dims[3]};
+    launch->in = Shape4{in.dims.d[0], in.dims.d[1], in.dims.d[2], in.dims.d[3]};  // rank 4: checked above
     launch->out = y;
     launch->type = t;
     launch->channel_weight_stride = cfg.channel_weight_stride();

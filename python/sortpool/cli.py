@@ -184,15 +184,16 @@ def _cmd_check(args) -> int:
         raise UserInputError(f"--val-range {lo:g} {hi:g}: expected finite LOW <= HIGH")
     if args.iterations < 1:
         raise UserInputError(f"--iterations {args.iterations}: must be >= 1 (--no-random leaves random inputs out)")
-    for option, given in (("--atol", args.atol), ("--rtol", args.rtol)):
-        unknown = sorted(set(parse_tolerances(given, option)) - {""} - {o.name for o in outputs})
+    tolerances = {"--atol": parse_tolerances(args.atol, "--atol"), "--rtol": parse_tolerances(args.rtol, "--rtol")}
+    for option, given in tolerances.items():
+        unknown = sorted(set(given) - {""} - {o.name for o in outputs})
         if unknown:
             raise UserInputError(f"{option}: the model has no output {unknown[0]!r} (outputs: {[o.name for o in outputs]})")
     profile = _profile(args, inputs)  # validates the shapes early
     options = CheckOptions(
         engine=args.engine, use_trt=not args.no_trt, require_trt=args.require_trt, torch_model=args.torch_model,
         input_files=list(args.inputs or []), random=not args.no_random, seed=args.seed, iterations=args.iterations,
-        val_range=(lo, hi), atol=parse_tolerances(args.atol, "--atol"), rtol=parse_tolerances(args.rtol, "--rtol"),
+        val_range=(lo, hi), atol=tolerances["--atol"], rtol=tolerances["--rtol"],
         min_shapes=parse_named_shapes(args.min_shapes, names, "--min-shapes"),
         opt_shapes=parse_named_shapes(args.opt_shapes, names, "--opt-shapes"),
         max_shapes=parse_named_shapes(args.max_shapes, names, "--max-shapes"),

@@ -10,6 +10,7 @@ import pytest
 
 import sortpool
 from sortpool import cli as cli_module
+from toolchain import require_trt_bindings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -162,7 +163,7 @@ def test_run_engine_without_tensorrt_exit_3(cli, x_npz, tmp_path, monkeypatch):
 
 def test_run_engine_without_gpu_exit_3(cli, x_npz, tmp_path, monkeypatch):
     name = "tensorrt_lean" if not _has("tensorrt") else "tensorrt"
-    if os.environ.get("SORTPOOL_REQUIRE_TRT_BINDINGS") == "1":  # ./dev.sh: tensorrt_lean is installed
+    if require_trt_bindings():
         __import__(name)
     else:
         pytest.importorskip(name)

@@ -8,6 +8,7 @@ import pytest
 
 import sortpool
 from tooling_helpers import conv_pool_model
+from toolchain import require_trt_bindings
 from sortpool import trt as sp_trt
 from sortpool.errors import BackendFailure
 
@@ -16,7 +17,7 @@ def _trt_module():
     try:
         return sp_trt.import_tensorrt(builder=False)
     except Exception as e:
-        if os.environ.get("SORTPOOL_REQUIRE_TRT_BINDINGS") == "1":  # set by ./dev.sh, whose venv has tensorrt_lean
+        if require_trt_bindings():
             pytest.fail(f"SORTPOOL_REQUIRE_TRT_BINDINGS=1 but no TensorRT Python module: {e}")
         pytest.skip(f"no TensorRT Python module: {e}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import nvcc_present
+from toolchain import nvcc_present, require_trt_bindings
 
 REPO = Path(__file__).resolve().parents[2]
 LIB_NAME = "libsortpool_trt_plugin.so"
@@ -47,12 +47,6 @@ def v2_abi_checker() -> str:
         pytest.fail(f"{name} was not found under build/*/plugin/tensorrt/, but nvcc is present, so it should "
                     "have been built")
     pytest.skip(f"{name} not built: no nvcc on this machine")
-
-
-def require_trt_bindings() -> bool:
-    """./dev.sh sets SORTPOOL_REQUIRE_TRT_BINDINGS=1: its environments install tensorrt_lean, so a
-    failed import there is a broken install to report, not a reason to skip."""
-    return os.environ.get("SORTPOOL_REQUIRE_TRT_BINDINGS") == "1"
 
 
 @pytest.fixture(scope="session")

@@ -444,15 +444,8 @@ int benchPlugin(DataType t, Shape4 const& x, Shape4 const& y, PoolConfig const& 
     auto* rt = static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
     PluginTensorDesc const in = desc(t, x), out = desc(t, y);
     if (rt->onShapeChange(&in, 1, &out, 1) != 0) return 1;
-    void const* ins[] = {dx};
-    void* outs[] = {dy};
-    bool enqueued = true;
-    float const kernelMs = variants ? 0.f : medianLaunchMs(s, reps, [&] {
-        enqueued = enqueued && rt->enqueue(&in, &out, ins, outs, nullptr, s) == 0;
-    });
-    if (!enqueued) return 1;
 
-    // The launch the plugin made, for the variant's name and the experimental variants.
+    // The launch the plugin makes, for the variant's name and the experimental variants.
     PoolLaunch pl;
     DeviceWeights weights;
     if (!describeLaunch(cfg, in, out, &pl).empty() || !weights.prepare(cfg).empty() || !weights.fill(cfg, &pl)) return 1;
@@ -471,6 +464,13 @@ int benchPlugin(DataType t, Shape4 const& x, Shape4 const& y, PoolConfig const& 
                     100.0 * bw / copyBw, what);
     };
     if (!variants) {
+        void const* ins[] = {dx};
+        void* outs[] = {dy};
+        bool enqueued = true;
+        float const kernelMs = medianLaunchMs(s, reps, [&] {
+            enqueued = enqueued && rt->enqueue(&in, &out, ins, outs, nullptr, s) == 0;
+        });
+        if (!enqueued) return 1;
         row(kernelMs, variant);
         std::printf("%-6s %-22s %10.1f %10.3f %10.1f %8s cudaMemcpy D2D\n", typeName(t), shape, copyBytes / 1e6, copyMs,
                     copyBw, "100%");
