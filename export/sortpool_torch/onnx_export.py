@@ -20,7 +20,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import torch
 
-from sortpool.onnx_schema import OP_DOMAIN, OP_DOMAIN_VERSION, OP_TYPE, check_attributes, register_schema
+from sortpool.onnx_schema import (OP_DOMAIN, OP_DOMAIN_VERSION, OP_TYPE, check_attributes, check_trt_plugin_attributes,
+                                  register_schema, set_plugin_version)
 
 from . import _custom_op  # noqa: F401  (registers torch.ops.sortpool.sorted_weighted_pool)
 from .layer import SortedWeightedPool2d
@@ -193,6 +194,7 @@ def export_onnx(
     input_names: Optional[Sequence[str]] = None,
     output_names: Optional[Sequence[str]] = None,
     opset_version: int = 18,
+    trt_plugin_version: Optional[str] = "2",
 ):
     """Exports ``model`` to ONNX with every SortedWeightedPool2d as one ``sortpool::SortedWeightedPool``
     node, and returns the ``onnx.ModelProto`` (also saved to ``f`` when given: a path or a binary
@@ -211,6 +213,10 @@ def export_onnx(
         input_names / output_names: graph input/output names (default ``input``/``output``, or
             ``input_0``... for several).
         opset_version: default ONNX (ai.onnx) opset of the rest of the model.
+        trt_plugin_version: the ``plugin_version`` attribute each node carries for TensorRT's ONNX
+            parser: "2" (IPluginV3: TensorRT 10, 11 and TensorRT for RTX), "1"
+            (IPluginV2DynamicExt: TensorRT 8.6 and 9.x), or None for no attribute (the parser then
+            asks for "1"). Other backends ignore it (docs/operator.md).
 
     The model's parameters and mode are not changed. A half-precision model (``model.half()``
     with half inputs) gives a float16 model.
@@ -218,6 +224,8 @@ def export_onnx(
     import onnx
 
     register_schema()
+    if trt_plugin_version is not None:
+        check_trt_plugin_attributes(trt_plugin_version)
     args = _as_tuple(example_inputs)
     n_tensors = sum(isinstance(a, torch.Tensor) for a in args)
     if input_names is None:
@@ -282,6 +290,8 @@ def export_onnx(
             )
             proto = onnx.load_from_string(buf.getvalue())
     fix_opset_imports(proto)
+    if trt_plugin_version is not None:
+        set_plugin_version(proto, trt_plugin_version)
     if f is not None:
         if isinstance(f, (str, os.PathLike)):
             onnx.save_model(proto, os.fspath(f))

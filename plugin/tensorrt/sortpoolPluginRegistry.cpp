@@ -81,7 +81,7 @@ struct Offer {
 
 Offer currentOffer() noexcept {
     int32_t const major = runtimeMajorVersion();
-    Offer o{major == 0 || major >= 10 ? 1 : 0, 0};
+    Offer o{major == 0 || major >= 10 || runtimeIsRtx() ? 1 : 0, 0};
     switch (v2LayoutForRuntime()) {
     case V2Layout::kHeaders:
     case V2Layout::kTrt11: o.layout = 1; break;
@@ -147,3 +147,7 @@ extern "C" int32_t sortpoolInitPlugins(void* registry) {
 extern "C" char const* sortpoolTrtLastError(void) { return lastError(); }
 extern "C" int32_t sortpoolTrtRuntimeMajor(void) { return runtimeMajorVersion(); }
 extern "C" int32_t sortpoolTrtCompiledMajor(void) { return NV_TENSORRT_MAJOR; }
+extern "C" char const* sortpoolTrtRuntimeName(void) {
+    if (runtimeMajorVersion() == 0) return "";
+    return runtimeIsRtx() ? "TensorRT-RTX" : "TensorRT";
+}

@@ -192,8 +192,9 @@ int32_t enqueuePooling(PoolConfig const& cfg, DeviceWeights const& weights, nvin
 // The TensorRT runtime library, reached without linking it (sortpoolTrtRuntime.cpp).
 // ---------------------------------------------------------------------------------------------
 // Major version of the TensorRT library loaded in this process (getInferLibMajorVersion), or 0
-// when none is loaded.
+// when none is loaded. TensorRT for RTX numbers its own versions (1.x): runtimeIsRtx tells it apart.
 int32_t runtimeMajorVersion() noexcept;
+bool runtimeIsRtx() noexcept;
 // Which IPluginV2DynamicExt vtable layout the loaded TensorRT expects of version "1" (the V2
 // interfaces' vtables changed between TensorRT 10 and 11; the V3 interfaces did not): the
 // headers' (same major version, or no TensorRT loaded: static linking, the GPU harness), TensorRT

@@ -2,9 +2,10 @@
 //
 // The plugin library does not link libnvinfer: it only needs the plugin registry (for
 // self-registration) and a logger, and finds both in the TensorRT library already loaded in the
-// process (libnvinfer, libnvinfer_lean or libnvinfer_dispatch, whichever is there). That keeps the
-// .so usable with the full, lean and dispatch runtimes, and lets the static library be linked into
-// programs that have no TensorRT at all (the GPU harness).
+// process (libnvinfer, libnvinfer_lean, libnvinfer_dispatch or TensorRT for RTX's
+// libtensorrt_rtx, whichever is there; one host per process, the first loaded on a tie). That
+// keeps the .so usable with every runtime, and lets the static library be linked into programs
+// that have no TensorRT at all (the GPU harness).
 //
 // TensorRT 11 removed the IPluginCreator overloads of IPluginRegistry and made ILogger and
 // ILoggerFinder IVersionedInterfaces, so the vtables of those three classes differ between
@@ -43,6 +44,9 @@ namespace {
 //     registerCreator 0, getPluginCreator 2, deregisterCreator 7. ILogger::log is slot 0.
 //   ILogger / ILoggerFinder 10.x: log / findLogger is slot 0. 11.x: both derive from
 //     IVersionedInterface (getAPILanguage 0, getInterfaceInfo 1, ~ 2-3), so log / findLogger is 4.
+//   TensorRT for RTX 1.x (its own version numbers) has 11.x's registry and logger layout: the same
+//     IVersionedInterface ILogger / ILoggerFinder in namespace v_1_0 and no IPluginCreator members
+//     (tests/trt_rtx checks each slot through its real registry and parser).
 struct Slots {
     int registerCreator, getCreator, deregisterCreator, log, findLogger;
 };
@@ -50,9 +54,10 @@ constexpr Slots kSlots10{12, 14, 15, 0, 0};
 constexpr Slots kSlots11{8, 10, 11, 4, 4};
 constexpr Slots kSlots8{0, 2, 7, 0, 0};
 
-// The slot table of a TensorRT major version; nullptr for one this library does not know.
-Slots const* slotsForMajor(int32_t major) noexcept {
-    if (major >= 11) return &kSlots11;
+// The slot table of a TensorRT major version (TensorRT for RTX: `rtx`); nullptr for one this
+// library does not know.
+Slots const* slotsForMajor(int32_t major, bool rtx) noexcept {
+    if (rtx || major >= 11) return &kSlots11;
     if (major == 10) return &kSlots10;
     if (major == 8 || major == 9) return &kSlots8;
     return nullptr;
@@ -72,13 +77,17 @@ struct TrtLibrary {
     void* handle = nullptr;
     int32_t major = 0;
     int32_t version = 0;  // getInferLibVersion: major * 10000 + minor * 100 + patch (10 and later)
+    bool rtx = false;     // TensorRT for RTX: its own version numbers, 11.x's layouts, IPluginV3 only
     void* (*getPluginRegistry)() = nullptr;
     void* (*getLogger)() = nullptr;
 };
 
+constexpr char kRtxLibrary[] = "libtensorrt_rtx.so";
+
 int rank(char const* path) {
     char const* base = std::strrchr(path, '/');
     base = base ? base + 1 : path;
+    if (std::strncmp(base, kRtxLibrary, sizeof(kRtxLibrary) - 1) == 0) return 3;  // a builder, like libnvinfer
     if (std::strncmp(base, "libnvinfer", 10) != 0 || std::strstr(base, "plugin") != nullptr) return 0;
     if (std::strncmp(base, "libnvinfer.so", 13) == 0) return 3;
     if (std::strncmp(base, "libnvinfer_lean.so", 18) == 0) return 2;
@@ -116,6 +125,8 @@ TrtLibrary trtLibrary() noexcept {
     // major * 1000 + minor * 100 + patch (8601 for 8.6.1). A TensorRT 8/9 must be recognised as
     // such, or version "1" would be handed over with the headers' (10.x) vtable layout.
     lib.major = major ? major() : (lib.version >= 100000 ? lib.version / 10000 : lib.version / 1000);
+    char const* base = std::strrchr(best.second.c_str(), '/');
+    lib.rtx = std::strncmp(base ? base + 1 : best.second.c_str(), kRtxLibrary, sizeof(kRtxLibrary) - 1) == 0;
     lib.handle = h;  // kept for the life of the process
     return lib;
 }
@@ -127,11 +138,12 @@ thread_local std::string tLastError;
 void logMessage(int32_t severity, std::string const& message) noexcept {
     try {
         TrtLibrary const& lib = trtLibrary();
-        Slots const* sl = slotsForMajor(lib.major);
+        Slots const* sl = slotsForMajor(lib.major, lib.rtx);
         void* logger = nullptr;
         {
             std::lock_guard<std::mutex> lock(gLoggerMutex);
-            if (gLoggerFinder != nullptr && sl != nullptr && lib.major >= 10)  // setLoggerFinder: 10 and later
+            // setLoggerFinder: TensorRT 10 and later, TensorRT for RTX
+            if (gLoggerFinder != nullptr && sl != nullptr && (lib.major >= 10 || lib.rtx))
                 logger = slot<void* (*)(void*)>(gLoggerFinder, sl->findLogger)(gLoggerFinder);
         }
         if (logger == nullptr && lib.getLogger != nullptr) logger = lib.getLogger();
@@ -174,7 +186,16 @@ int32_t runtimeMajorVersion() noexcept {
     }
 }
 
+bool runtimeIsRtx() noexcept {
+    try {
+        return trtLibrary().rtx;
+    } catch (...) {
+        return false;
+    }
+}
+
 V2Layout v2LayoutForRuntime() noexcept {
+    if (runtimeIsRtx()) return V2Layout::kNone;  // it imports IPluginV3 only
     int32_t const major = runtimeMajorVersion();
     if (major == 0 || major == NV_TENSORRT_MAJOR) return V2Layout::kHeaders;
 #if SORTPOOL_HAS_V2_ABI11
@@ -219,7 +240,7 @@ Slots const* registrySlots(void** registry) noexcept {
     int32_t const major = runtimeMajorVersion();
     if (*registry == nullptr) *registry = loadedPluginRegistry();
     if (*registry == nullptr) return nullptr;
-    return slotsForMajor(major == 0 ? NV_TENSORRT_MAJOR : major);
+    return slotsForMajor(major == 0 ? NV_TENSORRT_MAJOR : major, runtimeIsRtx());
 }
 }  // namespace
 

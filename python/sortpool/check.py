@@ -208,16 +208,19 @@ def run_check(onnx_path: str, options: CheckOptions, log: Callable[[str], None] 
         try:
             from .trt import TrtEngine, build_engine, import_tensorrt
 
+            from .trt import BuildOptions
+
+            bo = options.build_options or BuildOptions(profile=profile, tf32=False)
+            # check runs the engine here: "auto" means TensorRT, whose engines run on this GPU
+            backend = "tensorrt" if bo.backend == "auto" else bo.backend
             source = options.engine
             if source is None:
-                import_tensorrt(builder=True)
+                import_tensorrt(builder=True, backend=backend)
                 from .cuda import cuda_backend
 
-                cuda_backend(options.cuda).close()  # a GPU is needed to build: say so before parsing
-                from .trt import BuildOptions
-
-                bo = options.build_options or BuildOptions(profile=profile, tf32=False)
+                cuda_backend(options.cuda).close()  # a GPU is needed to run the engine: say so before parsing
                 bo.profile = profile
+                bo.backend = backend
                 tmpdir = tempfile.TemporaryDirectory(prefix="sortpool-check-")
                 source = os.path.join(tmpdir.name, "model.engine")
                 summary = build_engine(onnx_path, source, bo, log=log)
@@ -225,7 +228,7 @@ def run_check(onnx_path: str, options: CheckOptions, log: Callable[[str], None] 
                     log(line)
                 backends["tensorrt"] = {"build": summary.as_dict()}
             trt_engine = TrtEngine(source, plugin_path=options.plugin_path, lean_runtime=options.lean_runtime,
-                                   cuda=options.cuda, verbose=options.verbose)
+                                   cuda=options.cuda, verbose=options.verbose, backend=backend)
             entry = backends.setdefault("tensorrt", {})
             entry.update({"status": "ran", "version": f"{trt_engine.trt.__name__} {trt_engine.trt.__version__}",
                           "cuda_binding": f"{trt_engine.cuda.name} (CUDA {trt_engine.cuda.version})",

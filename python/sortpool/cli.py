@@ -70,6 +70,8 @@ def _build_options(args, profile):
         serialize_plugin=False if args.no_serialize_plugin else None,
         plugin_version=args.plugin_version,
         plugin_path=args.plugin,
+        backend=args.backend,
+        compute_capabilities=args.compute_capability,
         tf32=args.tf32,
         optimization_level=args.optimization_level,
         progress=not args.no_progress,
@@ -137,7 +139,7 @@ def _run_trt(engine_path: str, arrays, args):
     from .trt import TrtEngine
 
     with TrtEngine(engine_path, plugin_path=args.plugin, lean_runtime=args.lean_runtime, cuda=args.cuda,
-                   verbose=args.verbose) as engine:
+                   verbose=args.verbose, backend="tensorrt-rtx" if args.backend == "trt-rtx" else None) as engine:
         outputs = engine.infer(arrays, source=args.inputs)
         return dict(outputs), f"{engine.trt.__name__} {engine.trt.__version__}, {engine.cuda.name}"
 
@@ -152,10 +154,10 @@ def _cmd_run(args) -> int:
         backend = "trt" if _is_engine(args.model) else "ort"
     if backend == "ort" and _is_engine(args.model):
         raise UserInputError(f"{args.model} is a TensorRT engine: ONNX Runtime runs .onnx models")
-    if backend == "trt" and not _is_engine(args.model):
+    if backend in ("trt", "trt-rtx") and not _is_engine(args.model):
         raise UserInputError(f"--backend trt runs an engine ({', '.join(ENGINE_SUFFIXES)}); build one with "
                              f"`sortpool build {args.model} -o MODEL.engine`")
-    outputs, who = (_run_trt if backend == "trt" else _run_ort)(args.model, arrays, args)
+    outputs, who = (_run_ort if backend == "ort" else _run_trt)(args.model, arrays, args)
     if args.out:
         path = save_npz(args.out, outputs)
         _say(f"wrote {path} ({who})", err=True)
@@ -223,10 +225,19 @@ def _add_shape_args(p: argparse.ArgumentParser) -> None:
 
 def _add_build_args(p: argparse.ArgumentParser, for_check: bool = False) -> None:
     g = p.add_argument_group("TensorRT build" + (" (when check builds the engine itself)" if for_check else ""))
+    g.add_argument("--backend", choices=["auto", "tensorrt", "tensorrt-rtx"], default="tensorrt" if for_check else "auto",
+                   help="the builder: TensorRT (package tensorrt) or TensorRT for RTX (tensorrt-rtx-cu13-*), which builds "
+                        "ahead of time for --compute-capability without a GPU and runs on GeForce RTX / RTX PRO and "
+                        "Ampere-class GPUs only " + ("(default: tensorrt, as check runs the engine here)" if for_check
+                                                    else "(default auto: TensorRT if installed, else TensorRT for RTX)"))
+    g.add_argument("--compute-capability", nargs="+", action="extend", metavar="CC",
+                   help="TensorRT for RTX: the GPUs to build for, one or several, e.g. 8.9 12.0 (or SM89 SM120; "
+                        "'current': this machine's GPU, the default where there is one)")
     g.add_argument("--workspace", metavar="SIZE", help="workspace memory pool limit, e.g. 2GiB (default: TensorRT's)")
     g.add_argument("--timing-cache", metavar="FILE", help="read and update this tactic timing cache")
     g.add_argument("--plugin-version", choices=["auto", "1", "2"], default="auto",
-                   help='SortedWeightedPool plugin version: "2" IPluginV3, "1" IPluginV2DynamicExt (default auto: 2)')
+                   help='SortedWeightedPool plugin version written into the model TensorRT parses: "2" IPluginV3, "1" '
+                        'IPluginV2DynamicExt (default auto: 2; TensorRT for RTX takes 2 only)')
     g.add_argument("--optimization-level", type=int, choices=range(0, 6), metavar="0-5",
                    help="builder optimisation level (default: TensorRT's, 3)")
     g.add_argument("--version-compatible", action="store_true",
@@ -270,11 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="as JSON")
     info.set_defaults(func=_cmd_info)
 
-    build = sub.add_parser("build", help="build a TensorRT engine (needs TensorRT's builder and a GPU)",
+    build = sub.add_parser("build", help="build a TensorRT engine (TensorRT and a GPU, or TensorRT for RTX with or "
+                                         "without one)",
                            description="Registers the SortedWeightedPool plugin, parses the ONNX model and builds an "
-                                       "engine. TensorRT 11 is strongly typed: precision follows the model's types; "
-                                       "for an fp16 engine export the model in half precision (model.half() with "
-                                       "half inputs).")
+                                       "engine. Two builders: TensorRT (needs a GPU; the engine runs on that GPU "
+                                       "model) and TensorRT for RTX (--backend tensorrt-rtx: builds ahead of time for "
+                                       "the GPUs named by --compute-capability, without a GPU; the engine runs with "
+                                       "TensorRT for RTX on those GPUs). Networks are strongly typed: precision "
+                                       "follows the model's types; for an fp16 engine export the model in half "
+                                       "precision (model.half() with half inputs).")
     build.add_argument("model", metavar="MODEL.onnx")
     build.add_argument("-o", "--output", required=True, metavar="MODEL.engine")
     build.add_argument("--summary-json", metavar="FILE", help="also write the build summary as JSON")
@@ -288,8 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("model", metavar="MODEL")
     run.add_argument("--inputs", required=True, metavar="X.npz", help="one array per input name (.npy: one-input model)")
     run.add_argument("--out", metavar="Y.npz", help="write the outputs here")
-    run.add_argument("--backend", choices=["auto", "ort", "trt"], default="auto",
-                     help="default: by the file's suffix")
+    run.add_argument("--backend", choices=["auto", "ort", "trt", "trt-rtx"], default="auto",
+                     help="default: by the file's suffix (an engine: trt); trt-rtx runs an engine built by TensorRT for "
+                          "RTX")
     _add_runtime_args(run)
     run.set_defaults(func=_cmd_run)
 

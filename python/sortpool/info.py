@@ -20,6 +20,40 @@ def _version(module_name: str):
     return getattr(module, "__version__", "installed")
 
 
+_RTX_PROBE = """
+import json, sys
+from sortpool import trt as sp_trt, trt_rtx
+out = {}
+try:
+    trt = sp_trt.import_tensorrt(builder=True, backend=trt_rtx.BACKEND)
+    out.update(module=trt.__name__, version=str(trt.__version__), targets=trt_rtx.supported_targets(trt))
+    if sys.argv[1]:
+        sp_trt.load_plugin(trt, sys.argv[1])
+        out["sortpool_versions"] = sp_trt.our_plugin_versions(trt)
+        out["parser_library"] = trt_rtx.make_parser_find_library(trt)
+except Exception as e:
+    out["error"] = f"{type(e).__name__}: {e}"
+print(json.dumps(out))
+"""
+
+
+def _tensorrt_rtx(plugin_path) -> dict:
+    """TensorRT for RTX, probed in a child process: the plugin library serves one TensorRT per
+    process, and this one may have loaded another already."""
+    import importlib.util
+    import json
+    import subprocess
+
+    if not any(importlib.util.find_spec(m) for m in ("tensorrt_rtx", "tensorrt_rtx_bindings")):
+        return {"error": "not installed"}
+    try:
+        done = subprocess.run([sys.executable, "-c", _RTX_PROBE, plugin_path or ""], capture_output=True, text=True,
+                              timeout=120)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except Exception as e:
+        return {"error": f"the probe failed: {type(e).__name__}: {e}"}
+
+
 def collect() -> dict:
     from . import __version__
     from ._libs import trt_plugin_path
@@ -79,6 +113,7 @@ def collect() -> dict:
         except Exception as e:
             plugins["creators_error"] = f"{type(e).__name__}: {e}"
     info["plugin_registry"] = plugins
+    info["tensorrt_rtx"] = _tensorrt_rtx(info["trt_plugin"])
     return info
 
 
@@ -112,4 +147,13 @@ def lines(info: dict) -> List[str]:
             out.append(f"  (the registry could not list its creators: {reg['creators_error']})")
     else:
         out.append(f"plugin creators: n/a ({reg.get('error')})")
+    rtx = info.get("tensorrt_rtx", {})
+    if "version" in rtx:
+        line = (f"TensorRT for RTX {rtx['version']} ({rtx['module']}): builds for {', '.join(rtx['targets'])} "
+                "without a GPU")
+        if "sortpool_versions" in rtx:
+            line += f"; SortedWeightedPool versions {', '.join(rtx['sortpool_versions'])}"
+        out.append(line + (f" [{rtx['error']}]" if "error" in rtx else ""))
+    else:
+        out.append(f"TensorRT for RTX: {rtx.get('error', 'not probed')}")
     return out

@@ -7,8 +7,9 @@ ONNX library of this process, so that ``onnx.checker.check_model(model, full_che
 * input ``X`` and output ``Y`` of type ``T`` in {float, float16, bfloat16}, rank 4 (N, C, H, W);
 * attributes ``kernel_shape`` (ints, default [2, 2]), ``strides`` (ints, default
   ``kernel_shape``), ``pads`` (ints [top, left, bottom, right], default [0, 0, 0, 0]),
-  ``ceil_mode`` (int, default 0), ``pool_range`` (int, required) and ``weights`` (floats,
-  required) -- the ONNX checker rejects any other attribute name or attribute type;
+  ``ceil_mode`` (int, default 0), ``pool_range`` (int, required), ``weights`` (floats,
+  required), and the TensorRT parser's ``plugin_version`` ("1" or "2") and ``plugin_namespace``
+  ("") strings -- the ONNX checker rejects any other attribute name or attribute type;
 * a type and shape inference function that checks every attribute value against the contract in
   ``docs/operator.md`` (raising :class:`onnx.shape_inference.InferenceError` with a message that
   names the attribute, its value and the rule, as the C++ core does) and computes the output shape
@@ -55,6 +56,7 @@ MAX_WINDOW_CELLS = 64
 MAX_STRIDE = 2**31 - 1
 MAX_SPATIAL_EXTENT = 2**31 - 1
 
+TRT_PLUGIN_VERSIONS = ("1", "2")  # IPluginV2DynamicExt, IPluginV3 (docs/operator.md)
 _SUPPORTED_TYPES = ("tensor(float)", "tensor(float16)", "tensor(bfloat16)")
 
 
@@ -230,6 +232,34 @@ def _pooled_axis(size: int, kernel: int, stride: int, pad_head: int, pad_tail: i
     return extent
 
 
+def check_trt_plugin_attributes(plugin_version=None, plugin_namespace=None) -> None:
+    """Checks the TensorRT parser's routing attributes (``None`` means absent): ``plugin_version``
+    "1" or "2", ``plugin_namespace`` "". Raises ValueError naming the attribute and the rule."""
+    if plugin_version is not None and plugin_version not in TRT_PLUGIN_VERSIONS:
+        raise ValueError(_attr_error("plugin_version", f'"{plugin_version}"',
+                                     '"1" (IPluginV2DynamicExt) or "2" (IPluginV3)'))
+    if plugin_namespace is not None and plugin_namespace != "":
+        raise ValueError(_attr_error("plugin_namespace", f'"{plugin_namespace}"', 'the plugin\'s namespace is ""'))
+
+
+def set_plugin_version(model, version: str) -> int:
+    """Writes ``plugin_version`` = ``version`` and ``plugin_namespace`` = "" on every
+    SortedWeightedPool node of ``model`` (onnx.ModelProto, main graph), replacing earlier values:
+    TensorRT's ONNX parser picks the plugin creator by (op_type, plugin_version [default "1"],
+    plugin_namespace). Returns the number of nodes."""
+    from onnx import helper
+
+    check_trt_plugin_attributes(version)
+    nodes = [n for n in model.graph.node if n.domain == OP_DOMAIN and n.op_type == OP_TYPE]
+    for node in nodes:
+        keep = [a for a in node.attribute if a.name not in ("plugin_version", "plugin_namespace")]
+        del node.attribute[:]
+        node.attribute.extend(keep)
+        node.attribute.extend([helper.make_attribute("plugin_version", version),
+                               helper.make_attribute("plugin_namespace", "")])
+    return len(nodes)
+
+
 # ---------------------------------------------------------------------------------------------
 # ONNX registration
 # ---------------------------------------------------------------------------------------------
@@ -245,8 +275,10 @@ def _read_attributes(ctx):
         a = ctx.get_attribute(name)
         if a is None:
             return None
-        return onnx.helper.get_attribute_value(a)
+        value = onnx.helper.get_attribute_value(a)
+        return value.decode(errors="replace") if isinstance(value, bytes) else value
 
+    check_trt_plugin_attributes(get("plugin_version"), get("plugin_namespace"))
     return check_attributes(
         kernel_shape=get("kernel_shape"),
         strides=get("strides"),
@@ -354,6 +386,19 @@ def _make_schema():
             OpSchema.AttrType.FLOATS,
             "k shared weights or C * k per-channel weights (channel-major); weights[0] multiplies the "
             "largest value; all finite",
+        ),
+        OpSchema.Attribute(
+            "plugin_version",
+            OpSchema.AttrType.STRING,
+            'TensorRT only: "1" (IPluginV2DynamicExt) or "2" (IPluginV3), the plugin TensorRT\'s ONNX parser '
+            'creates; absent means "1" there',
+            required=False,
+        ),
+        OpSchema.Attribute(
+            "plugin_namespace",
+            OpSchema.AttrType.STRING,
+            'TensorRT only: the plugin namespace, ""',
+            required=False,
         ),
     ]
     assert attrs[0].type == AttributeProto.INTS

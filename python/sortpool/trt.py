@@ -29,10 +29,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from . import OP_TYPE
+from . import OP_TYPE, trt_rtx
 from ._libs import TRT_PLUGIN_NAME, trt_plugin_path
 from .errors import BackendFailure, BackendUnavailable, UserInputError
-from .inputs import ProfileShapes, TensorSpec, bfloat16_dtype, load_onnx, require_file, sortpool_nodes, validate_feed
+from .inputs import ProfileShapes, TensorSpec, bfloat16_dtype, load_onnx, require_file, validate_feed
+from .onnx_schema import set_plugin_version
 
 PLUGIN_NAME = OP_TYPE  # "SortedWeightedPool", namespace ""
 PLUGIN_NAMESPACE = ""
@@ -60,11 +61,21 @@ def _try_import(name: str):
         return None, f"{name}: {type(e).__name__}: {e}"
 
 
-def import_tensorrt(builder: bool = False):
-    """The TensorRT Python module. ``builder=True`` needs the full ``tensorrt`` package (builder,
-    ONNX parser); otherwise ``tensorrt_lean`` or ``tensorrt_dispatch`` serve as well
-    ($SORTPOOL_TRT_MODULE picks one). Raises BackendUnavailable in one line."""
-    names = ("tensorrt",) if builder else RUNTIME_MODULES
+BACKENDS = ("auto", "tensorrt", trt_rtx.BACKEND)
+
+
+def import_tensorrt(builder: bool = False, backend: str = "tensorrt"):
+    """The TensorRT Python module. ``builder=True`` needs a builder and ONNX parser: ``backend``
+    "tensorrt" (the full ``tensorrt`` package), "tensorrt-rtx" (TensorRT for RTX) or "auto" (the
+    first of the two installed). Otherwise ``tensorrt_lean`` or ``tensorrt_dispatch`` serve as
+    well ($SORTPOOL_TRT_MODULE picks one, e.g. tensorrt_rtx for its engines). Raises
+    BackendUnavailable in one line."""
+    if backend not in BACKENDS:
+        raise UserInputError(f"unknown TensorRT backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if builder:
+        names = {"tensorrt": ("tensorrt",), trt_rtx.BACKEND: trt_rtx.MODULES}.get(backend, ("tensorrt",) + trt_rtx.MODULES)
+    else:
+        names = RUNTIME_MODULES
     forced = os.environ.get("SORTPOOL_TRT_MODULE")
     if forced and not builder:
         names = (forced,)
@@ -75,19 +86,13 @@ def import_tensorrt(builder: bool = False):
             return module
         problems.append(why)
     if builder:
+        hint = trt_rtx.INSTALL_HINT if backend == trt_rtx.BACKEND else _TRT_INSTALL_HINT
+        if backend == "auto":
+            hint += f"; or, for RTX GPUs, {trt_rtx.INSTALL_HINT}"
         lean = [n for n in RUNTIME_MODULES[1:] if _try_import(n)[0] is not None]
         extra = f"; only {', '.join(lean)} is installed, which runs engines but cannot build them" if lean else ""
-        raise BackendUnavailable(f"TensorRT's builder is not available ({problems[0]}{extra}): {_TRT_INSTALL_HINT}")
+        raise BackendUnavailable(f"TensorRT's builder is not available ({'; '.join(problems)}{extra}): {hint}")
     raise BackendUnavailable(f"TensorRT is not available ({'; '.join(problems)}): {_TRT_INSTALL_HINT}")
-
-
-def tensorrt_versions() -> Dict[str, Optional[str]]:
-    """{module: version or None} for tensorrt, tensorrt_lean, tensorrt_dispatch (imports them)."""
-    found = {}
-    for name in RUNTIME_MODULES:
-        module, _ = _try_import(name)
-        found[name] = getattr(module, "__version__", "installed") if module is not None else None
-    return found
 
 
 def trt_major(trt) -> int:
@@ -319,6 +324,8 @@ class BuildOptions:
     serialize_plugin: Optional[bool] = None  # None: with version-compatible engines
     plugin_version: str = "auto"  # "1" (IPluginV2DynamicExt), "2" (IPluginV3) or "auto"
     plugin_path: Optional[str] = None
+    backend: str = "auto"  # "tensorrt", "tensorrt-rtx" or "auto" (the first installed)
+    compute_capabilities: Optional[List[str]] = None  # TensorRT for RTX targets ("8.9", "SM120"; None: this GPU)
     tf32: bool = True
     optimization_level: Optional[int] = None
     progress: bool = True
@@ -341,13 +348,21 @@ class BuildSummary:
     timing_cache: Optional[str]
     profile: Dict[str, dict] = field(default_factory=dict)
     io: List[str] = field(default_factory=list)
+    backend: str = "tensorrt"
+    network_layers: Optional[int] = None  # as parsed, before the builder's fusions
+    compute_capabilities: List[str] = field(default_factory=list)  # TensorRT for RTX targets
+    run_requirement: Optional[str] = None  # one line: what running the engine needs
 
     def lines(self) -> List[str]:
         mib = self.engine_bytes / (1 << 20)
-        out = [f"engine: {self.engine_path} ({mib:.2f} MiB) built in {self.seconds:.1f} s with TensorRT "
+        product = "TensorRT for RTX" if self.backend == trt_rtx.BACKEND else "TensorRT"
+        layers = f"{self.layers} in the engine" if self.layers is not None else "engine layers unknown without a GPU"
+        out = [f"engine: {self.engine_path} ({mib:.2f} MiB) built in {self.seconds:.1f} s with {product} "
                f"{self.tensorrt_version}",
-               f"layers: {self.layers if self.layers is not None else 'unknown'}; {self.plugin_layers} "
+               f"layers: {self.network_layers} in the network, {layers}; {self.plugin_layers} "
                f"{PLUGIN_NAME} layer(s), plugin version \"{self.plugin_version}\" ({self.plugin_interface})"]
+        if self.compute_capabilities:
+            out.append(f"built for: {', '.join(self.compute_capabilities)}")
         for name, p in self.profile.items():
             out.append(f"profile {name}: min {'x'.join(map(str, p['min']))}, opt {'x'.join(map(str, p['opt']))}, "
                        f"max {'x'.join(map(str, p['max']))}")
@@ -362,6 +377,8 @@ class BuildSummary:
             out.append("flags: " + ", ".join(flags))
         if self.timing_cache:
             out.append(f"timing cache: {self.timing_cache}")
+        if self.run_requirement:
+            out.append(self.run_requirement)
         return out
 
     def as_dict(self) -> dict:
@@ -371,8 +388,12 @@ class BuildSummary:
 _INTERFACES = {"1": "IPluginV2DynamicExt", "2": "IPluginV3"}
 
 
-def choose_plugin_version(available: Sequence[str], requested: str) -> str:
-    """"auto": "2" (IPluginV3) when registered, else "1"; an explicit version must be registered."""
+def choose_plugin_version(available: Sequence[str], requested: str, rtx: bool = False) -> str:
+    """"auto": "2" (IPluginV3) when registered, else "1"; an explicit version must be registered.
+    TensorRT for RTX (``rtx``) imports version "2" only."""
+    if rtx and requested not in ("auto", trt_rtx.PLUGIN_VERSION):
+        raise UserInputError(f"--plugin-version {requested}: TensorRT for RTX imports IPluginV3 plugins only, "
+                             f"plugin version \"{trt_rtx.PLUGIN_VERSION}\"")
     if requested == "auto":
         for v in ("2", "1"):
             if v in available:
@@ -384,26 +405,6 @@ def choose_plugin_version(available: Sequence[str], requested: str) -> str:
                              "offered only to the TensorRT major versions whose V2 layout the library knows "
                              "(its headers' and, with TensorRT 10 headers, 11)")
     return requested
-
-
-def set_plugin_version(model, version: str, override: bool = True) -> int:
-    """Adds ``plugin_version`` (and ``plugin_namespace``) attributes to every SortedWeightedPool node:
-    TensorRT's ONNX parser picks the plugin creator by (op_type, plugin_version [default "1"],
-    plugin_namespace). The plugin reads only its own fields, so ONNX Runtime is not affected, but
-    the modified model is only handed to TensorRT. Returns the number of nodes."""
-    from onnx import helper
-
-    nodes = sortpool_nodes(model)
-    for node in nodes:
-        keep = [a for a in node.attribute if a.name not in ("plugin_version", "plugin_namespace")]
-        existing = [a for a in node.attribute if a.name == "plugin_version"]
-        if existing and not override:
-            continue
-        del node.attribute[:]
-        node.attribute.extend(keep)
-        node.attribute.extend([helper.make_attribute("plugin_version", version),
-                               helper.make_attribute("plugin_namespace", PLUGIN_NAMESPACE)])
-    return len(nodes)
 
 
 def _parser_errors(parser) -> str:
@@ -420,25 +421,38 @@ def _parser_errors(parser) -> str:
 
 def build_engine(onnx_path: Union[str, os.PathLike], engine_path: Union[str, os.PathLike],
                  options: BuildOptions, log=print) -> BuildSummary:
-    """Parses ``onnx_path`` with our plugin registered and writes a serialized engine."""
-    trt = import_tensorrt(builder=True)
+    """Parses ``onnx_path`` with our plugin registered and writes a serialized engine, with
+    TensorRT or (``options.backend``) TensorRT for RTX, which builds ahead of time for
+    ``options.compute_capabilities`` and needs no GPU to do so."""
+    trt = import_tensorrt(builder=True, backend=options.backend)
+    rtx = trt_rtx.is_rtx(trt)
+    targets: List[str] = []
+    if rtx:
+        from .cuda import driver_gpus
+
+        targets = trt_rtx.parse_targets(trt, options.compute_capabilities, bool(driver_gpus()[0]))
+    elif options.compute_capabilities:
+        raise UserInputError("--compute-capability is for TensorRT for RTX (--backend tensorrt-rtx); TensorRT builds "
+                             "for the GPU it runs on")
     plugin_path = load_plugin(trt, options.plugin_path)
+    if rtx:
+        trt_rtx.make_parser_find_library(trt)
     major = trt_major(trt)
     logger = make_logger(trt, options.verbose)
     engine_path = Path(os.fspath(engine_path))
     if not engine_path.parent.exists():
         raise UserInputError(f"output folder does not exist: {engine_path.parent}")
     model = load_onnx(onnx_path)
-    version = choose_plugin_version(our_plugin_versions(trt), options.plugin_version)
+    version = choose_plugin_version(our_plugin_versions(trt), options.plugin_version, rtx)
     n_nodes = set_plugin_version(model, version)
-    log(f"TensorRT {trt.__version__}: plugin {plugin_path} registered; {n_nodes} {PLUGIN_NAME} node(s) use plugin "
-        f"version \"{version}\" ({_INTERFACES.get(version, '?')})")
+    log(f"{'TensorRT for RTX' if rtx else 'TensorRT'} {trt.__version__}: plugin {plugin_path} registered; {n_nodes} "
+        f"{PLUGIN_NAME} node(s) use plugin version \"{version}\" ({_INTERFACES.get(version, '?')})")
 
     builder = _checked(trt, logger, "a builder", lambda: trt.Builder(logger))
     flags = 0
     creation = getattr(trt, "NetworkDefinitionCreationFlag", None)
-    if major < 11 and creation is not None and hasattr(creation, "STRONGLY_TYPED"):
-        flags |= 1 << int(creation.STRONGLY_TYPED)  # TensorRT 10: opt in; 11: always strongly typed
+    if (rtx or major < 11) and creation is not None and hasattr(creation, "STRONGLY_TYPED"):
+        flags |= 1 << int(creation.STRONGLY_TYPED)  # TensorRT 10, for RTX: opt in; 11: always strongly typed
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     # The path lets the parser find external data files next to the model.
@@ -446,6 +460,7 @@ def build_engine(onnx_path: Union[str, os.PathLike], engine_path: Union[str, os.
         raise BackendFailure(f"TensorRT could not parse {onnx_path}: {_parser_errors(parser)}")
 
     plugin_layers, interfaces = 0, set()
+    network_layers = int(network.num_layers)
     for i in range(network.num_layers):
         layer = network.get_layer(i)
         kind = str(layer.type)
@@ -454,6 +469,8 @@ def build_engine(onnx_path: Union[str, os.PathLike], engine_path: Union[str, os.
             interfaces.add("IPluginV3" if "V3" in kind else "IPluginV2DynamicExt")
 
     config = builder.create_builder_config()
+    if rtx:
+        trt_rtx.set_targets(trt, config, targets)
     if options.workspace_bytes is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_bytes))
     profile = builder.create_optimization_profile()
@@ -512,20 +529,22 @@ def build_engine(onnx_path: Union[str, os.PathLike], engine_path: Union[str, os.
         Path(options.timing_cache).write_bytes(bytes(memoryview(blob)))
 
     layers = None
-    try:
-        runtime = _checked(trt, logger, "a runtime", lambda: trt.Runtime(logger))
-        runtime.engine_host_code_allowed = True
-        engine = runtime.deserialize_cuda_engine(data)
-        layers = int(engine.num_layers) if engine is not None else None
-    except Exception:
-        pass
+    if not rtx or targets == ["CURRENT"]:  # deserializing needs a GPU the engine was built for
+        try:
+            runtime = _checked(trt, logger, "a runtime", lambda: trt.Runtime(logger))
+            runtime.engine_host_code_allowed = True
+            engine = runtime.deserialize_cuda_engine(data)
+            layers = int(engine.num_layers) if engine is not None else None
+        except Exception:
+            pass
     return BuildSummary(
         engine_path=str(engine_path), seconds=seconds, engine_bytes=len(data), layers=layers, plugin_version=version,
         plugin_interface=", ".join(sorted(interfaces)) or _INTERFACES.get(version, "?"), plugin_layers=plugin_layers,
         tensorrt_version=str(trt.__version__), version_compatible=options.version_compatible,
         lean_runtime_excluded=options.exclude_lean_runtime, plugin_serialized=bool(serialize_plugin),
         timing_cache=options.timing_cache, profile={k: v.as_dict() for k, v in options.profile.items()},
-        io=network_inputs)
+        io=network_inputs, backend=trt_rtx.BACKEND if rtx else "tensorrt", network_layers=network_layers,
+        compute_capabilities=targets, run_requirement=trt_rtx.run_requirement(trt, targets) if rtx else None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -559,11 +578,12 @@ class TrtEngine:
     ``TrtEngine(path)`` registers our plugin (when the library is found: an engine that carries
     the plugin, built with ``--version-compatible``, also runs without it), deserializes the engine
     and creates a context; :meth:`infer` takes and returns numpy arrays. ``lean_runtime`` loads a
-    lean runtime library for engines built with ``--exclude-lean-runtime``."""
+    lean runtime library for engines built with ``--exclude-lean-runtime``; ``backend="tensorrt-rtx"``
+    runs an engine built by TensorRT for RTX."""
 
     def __init__(self, engine: Union[str, os.PathLike, bytes], plugin_path: Optional[str] = None,
                  lean_runtime: Optional[str] = None, cuda: Optional[str] = None, verbose: bool = False,
-                 allow_host_code: bool = True):
+                 allow_host_code: bool = True, backend: Optional[str] = None):
         from .cuda import cuda_backend
 
         if isinstance(engine, (bytes, bytearray, memoryview)):
@@ -571,7 +591,9 @@ class TrtEngine:
         else:
             p = require_file(engine, "TensorRT engine")
             data, self.path = p.read_bytes(), str(p)
-        trt = self.trt = import_tensorrt(builder=False)
+        # TensorRT for RTX's engines run only with TensorRT for RTX; others with any TensorRT runtime.
+        rtx = backend == trt_rtx.BACKEND
+        trt = self.trt = import_tensorrt(builder=rtx, backend=trt_rtx.BACKEND if rtx else "tensorrt")
         self.cuda = cuda_backend(cuda)  # before TensorRT touches the device: a clear line if no GPU
         self._closed, self.stream = False, None  # what close() needs from here on
         self._buffers: Dict[str, tuple] = {}  # name -> (ptr, nbytes)

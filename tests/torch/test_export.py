@@ -16,7 +16,8 @@ from reference import sorted_weighted_pool_ref
 from sortpool_torch import SortedWeightedPool2d, export_onnx, onnx_export_mode
 
 EXPORTERS = [pytest.param(True, id="dynamo"), pytest.param(False, id="torchscript")]
-ATTRIBUTES = {"kernel_shape", "strides", "pads", "ceil_mode", "pool_range", "weights"}
+ATTRIBUTES = {"kernel_shape", "strides", "pads", "ceil_mode", "pool_range", "weights", "plugin_version",
+              "plugin_namespace"}
 
 
 class SortedWeightedPool(OpRun):  # the class name is the op_type
@@ -90,8 +91,11 @@ def test_one_node_per_layer_with_contract_attributes(exported):
         types = {a.name: a.type for a in node.attribute}
         assert types == {"kernel_shape": onnx.AttributeProto.INTS, "strides": onnx.AttributeProto.INTS,
                          "pads": onnx.AttributeProto.INTS, "ceil_mode": onnx.AttributeProto.INT,
-                         "pool_range": onnx.AttributeProto.INT, "weights": onnx.AttributeProto.FLOATS}
+                         "pool_range": onnx.AttributeProto.INT, "weights": onnx.AttributeProto.FLOATS,
+                         "plugin_version": onnx.AttributeProto.STRING, "plugin_namespace": onnx.AttributeProto.STRING}
         a = _attrs(node)
+        # TensorRT's parser creates IPluginV3 (docs/operator.md: plugin_version)
+        assert a["plugin_version"] == b"2" and a["plugin_namespace"] == b""
         assert a["kernel_shape"] == list(layer.kernel_size)
         assert a["strides"] == list(layer.stride)
         assert a["pads"] == list(layer.padding)
@@ -251,3 +255,19 @@ def test_torch_jit_trace_gives_the_eager_results_at_other_shapes():
     for shape in [(2, 3, 9, 11), (1, 3, 14, 7), (3, 3, 5, 5)]:
         x = torch.randn(shape)
         assert torch.equal(traced(x), layer(x)), shape
+
+
+@pytest.mark.parametrize("version", ["1", None])
+def test_trt_plugin_version_is_chosen_at_export(version):
+    """trt_plugin_version="1" for TensorRT 8.6/9.x, None for no attribute; anything else is refused
+    before the export runs."""
+    proto = export_onnx(make_model(), (torch.randn(1, 3, 8, 8),), dynamo=False, trt_plugin_version=version)
+    for node in _nodes(proto):
+        a = _attrs(node)
+        if version is None:
+            assert "plugin_version" not in a and "plugin_namespace" not in a
+        else:
+            assert a["plugin_version"] == version.encode() and a["plugin_namespace"] == b""
+    onnx.checker.check_model(proto, full_check=True)
+    with pytest.raises(ValueError, match=r"'plugin_version' = \"3\" is invalid"):
+        export_onnx(make_model(), (torch.randn(1, 3, 8, 8),), dynamo=False, trt_plugin_version="3")

@@ -30,9 +30,11 @@ def test_register_schema_is_idempotent():
     register_schema()
     assert onnx_schema.is_registered()
     schema = onnx.defs.get_schema("SortedWeightedPool", 1, "sortpool")
-    assert set(schema.attributes) == {"kernel_shape", "strides", "pads", "ceil_mode", "pool_range", "weights"}
+    assert set(schema.attributes) == {"kernel_shape", "strides", "pads", "ceil_mode", "pool_range", "weights",
+                                      "plugin_version", "plugin_namespace"}
     assert schema.attributes["pool_range"].required and schema.attributes["weights"].required
     assert not schema.attributes["strides"].required
+    assert not schema.attributes["plugin_version"].required and not schema.attributes["plugin_namespace"].required
     assert {t for c in schema.type_constraints for t in c.allowed_type_strs} == {
         "tensor(float)", "tensor(float16)", "tensor(bfloat16)"}
     assert schema.has_type_and_shape_inference_function
@@ -47,6 +49,14 @@ def test_valid_model_passes_full_check(elem):
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True).graph.output[0]
     assert inferred.type.tensor_type.elem_type == elem
     assert _out_dims(model) == [2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_trt_plugin_attributes_are_accepted(version):
+    register_schema()
+    model = _model([2, 3, 7, 8], pool_range=2, weights=[0.6, 0.4], plugin_version=version, plugin_namespace="")
+    onnx.checker.check_model(model, full_check=True)
+    assert _out_dims(model) == [2, 3, 3, 4]
 
 
 def test_defaults_kernel_2x2_stride_kernel():
@@ -127,6 +137,9 @@ BAD = [
     (dict(pads=[0, 0, 0, -1], pool_range=1, weights=[1.0]), "pads"),
     (dict(pads=[0, 0], pool_range=1, weights=[1.0]), "pads"),
     (dict(ceil_mode=2, pool_range=1, weights=[1.0]), "ceil_mode"),
+    (dict(pool_range=1, weights=[1.0], plugin_version="3"), "'plugin_version' = \"3\" is invalid"),
+    (dict(pool_range=1, weights=[1.0], plugin_version=2), "plugin_version"),  # an int, not a string
+    (dict(pool_range=1, weights=[1.0], plugin_namespace="ns"), "'plugin_namespace' = \"ns\" is invalid"),
 ]
 
 

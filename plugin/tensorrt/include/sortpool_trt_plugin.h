@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 // Registers the SortedWeightedPool creators ("2" = IPluginV3, and "1" = IPluginV2DynamicExt when
-// the loaded TensorRT has the ABI this library was built for) with `registry`, an
+// the loaded TensorRT has an ABI this library knows; never for TensorRT for RTX) with `registry`, an
 // nvinfer1::IPluginRegistry* (NULL: the registry of the TensorRT library loaded in the process).
 // Creators already registered count as success. Returns the number of creators now registered,
 // or -1 if none could be (the reason is in sortpoolTrtLastError()).
@@ -30,6 +30,9 @@ __attribute__((visibility("default"))) char const* sortpoolTrtLastError(void);
 // Major version of the TensorRT library this one talks to (0 if none is loaded) and the major
 // version of the headers it was compiled with.
 __attribute__((visibility("default"))) int32_t sortpoolTrtRuntimeMajor(void);
+// Which product that library is: "TensorRT", "TensorRT-RTX" (TensorRT for RTX, whose major
+// versions are its own: 1.x; only version "2" is offered to it), or "" when none is loaded.
+__attribute__((visibility("default"))) char const* sortpoolTrtRuntimeName(void);
 __attribute__((visibility("default"))) int32_t sortpoolTrtCompiledMajor(void);
 
 #ifdef __cplusplus
