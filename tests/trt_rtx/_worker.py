@@ -8,7 +8,13 @@ fail the tests, not kill pytest.
     python _worker.py PLUGIN_LIBRARY CASES.json RESULTS.json
 """
 import json
+import re
 import sys
+
+# The builder's detailed layer report (ProfilingVerbosity.DETAILED, logged at VERBOSE) names the
+# type and format it chose for each plugin layer's inputs and outputs.
+_PLUGIN_LAYER = "LayerType: custom_layer"
+_IO = re.compile(r"Datatype: (\w+), Format: \(([^)]*)\)")
 
 
 def main() -> int:
@@ -22,10 +28,14 @@ def main() -> int:
         def __init__(self):
             trt.ILogger.__init__(self)
             self.messages = []
+            self.plugin_layers = []
 
         def log(self, severity, msg):
             if int(severity) <= int(trt.ILogger.Severity.WARNING):
                 self.messages.append(f"{severity.name}: {msg}")
+            elif _PLUGIN_LAYER in msg:  # one line per layer
+                self.plugin_layers += [[list(io) for io in _IO.findall(line)] for line in msg.splitlines()
+                                       if _PLUGIN_LAYER in line]
 
     logger = CapturingLogger()
     builder = trt.Builder(logger)  # the first logger is TensorRT for RTX's global one
@@ -39,6 +49,7 @@ def main() -> int:
     results = []
     for case in json.load(open(cases_path)):
         logger.messages.clear()
+        logger.plugin_layers.clear()
         result = {"id": case["id"]}
         network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
         parser = trt.OnnxParser(network, logger)
@@ -50,6 +61,7 @@ def main() -> int:
             result["layers"] = [network.get_layer(i).type.name for i in range(network.num_layers)]
             config = builder.create_builder_config()
             trt_rtx.set_targets(trt, config, case.get("targets", ["SM89"]))
+            config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
             if case.get("profile"):
                 profile = builder.create_optimization_profile()
                 for name, (lo, opt, hi) in case["profile"].items():
@@ -62,6 +74,7 @@ def main() -> int:
             result["engine_bytes"] = len(data)
             result["engine_carries_plugin_library"] = bool(data) and marker in data
         result["log"] = list(logger.messages)
+        result["plugin_layer_io"] = list(logger.plugin_layers)  # per plugin layer: [[type, format], ...]
         results.append(result)
         json.dump({"creators": creators, "results": results}, open(results_path, "w"))  # what ran, even on a crash
     return 0

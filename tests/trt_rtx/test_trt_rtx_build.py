@@ -53,6 +53,8 @@ def _model(nodes, x_shape, dtype="float32", initializers=()):
 # -- attribute classes: (kernel, strides, pads, ceil_mode, k, per-channel, input shape) --------------
 ATTRIBUTE_CASES = [
     ((1, 1), (1, 1), (0, 0, 0, 0), 0, 1, False, (2, 3, 5, 7)),
+    ((2, 2), (2, 2), (0, 0, 1, 1), 1, 2, False, (1, 3, 8, 10)),  # ceil mode: the last window would start in the pad
+    ((3, 3), (2, 2), (0, 1, 2, 2), 1, 3, True, (1, 2, 4, 7)),
     ((1, 1), (2, 3), (0, 0, 0, 0), 0, 1, True, (1, 3, 9, 10)),
     ((2, 2), (2, 2), (0, 0, 0, 0), 0, 1, False, (2, 4, 8, 8)),
     ((2, 2), (2, 2), (0, 0, 0, 0), 0, 2, True, (2, 4, 9, 11)),
@@ -80,13 +82,14 @@ def _attribute_case(i, case, dtype="float32"):
                       pool_range=k, weights=_weights(k, shape[1] if per_channel else 0))
     expected = output_shape(shape, kernel, strides, pads, ceil_mode)
     return {"id": f"attrs{i}-{dtype}", "onnx": _model([node], shape, dtype), "expect_dims": list(expected),
-            "expect_dtype": {"float32": "FLOAT", "float16": "HALF", "bfloat16": "BF16"}[dtype]}
+            "expect_dtype": {"float32": "FLOAT", "float16": "HALF", "bfloat16": "BF16"}[dtype],
+            "expect_io": {"float32": "Float", "float16": "Half", "bfloat16": "BFloat16"}[dtype]}
 
 
 def _cases():
     cases = [_attribute_case(i, c) for i, c in enumerate(ATTRIBUTE_CASES)]
     for dtype in ("float16", "bfloat16"):
-        cases += [_attribute_case(i, ATTRIBUTE_CASES[i], dtype) for i in (3, 7, 13)]
+        cases += [_attribute_case(i, ATTRIBUTE_CASES[i], dtype) for i in (5, 9, 15)]
 
     # Dynamic batch and spatial dimensions: the dynamic build, and each profile point as its own
     # static network (the parser evaluates getOutputShapes there and reports concrete dims).
@@ -187,6 +190,11 @@ def test_parse_and_build(built, case_id):
     assert dtype == case["expect_dtype"]
     assert result["engine_bytes"] > 0, result["log"]
     assert not [m for m in result["log"] if m.startswith("ERROR")], result["log"]
+    # What the builder chose for each plugin layer: linear tensors of the network's type in and out.
+    io = result["plugin_layer_io"]
+    assert len(io) == case.get("expect_plugin_layers", 1) and all(len(layer) == 2 for layer in io), io
+    assert all(fmt.startswith("Linear") for layer in io for _, fmt in layer), io
+    assert all(dtype == case.get("expect_io", "Float") for layer in io for dtype, _ in layer), io
 
 
 def test_the_plugin_library_is_serialized_into_the_engine(built, trt_plugin_library):
