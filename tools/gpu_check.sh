@@ -48,7 +48,7 @@ cfg=(-S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSORTPOOL_BUILD_OR
      -DSORTPOOL_EXPERIMENTAL_KERNELS=ON -DSORTPOOL_FETCH_DEPS=OFF)
 [ -n "${SORTPOOL_CUDA_ARCHITECTURES:-}" ] && cfg+=("-DSORTPOOL_CUDA_ARCHITECTURES=$SORTPOOL_CUDA_ARCHITECTURES")
 if timeout 420 cmake "${cfg[@]}" >>"$LOG" 2>&1 &&
-   timeout 420 cmake --build "$BUILD" -j"$(nproc)" --target sortpool_trt_plugin sortpool_trt_cpu_test sortpool_trt_gpu_harness >>"$LOG" 2>&1; then
+   timeout 420 cmake --build "$BUILD" -j"$(nproc)" --target sortpool_trt_plugin sortpool_rtx_soname sortpool_trt_cpu_test sortpool_trt_gpu_harness >>"$LOG" 2>&1; then
   status_build="ok ($(( $(date +%s) - t0 )) s)"
 else
   tail -30 "$LOG"
@@ -134,12 +134,22 @@ if [ -x "$ROOT/tools/gpu_check_tooling.sh" ]; then
   esac
 fi
 
+echo "== TensorRT for RTX on this GPU (tools/gpu_check_rtx.py: only a card TensorRT for RTX targets)"
+rtx_line=$(SORTPOOL_TRT_PLUGIN=$BUILD/plugin/tensorrt/libsortpool_trt_plugin.so PYTHONPATH=$ROOT/python \
+  timeout 240 ${PY_TOOLING:-python3} "$ROOT/tools/gpu_check_rtx.py" "${OUT:-$BUILD}/rtx" 2>>"$LOG" | tee -a "$LOG" | tail -1)
+case $? in
+  0) status_rtx="ok: $rtx_line" ;;
+  3) status_rtx=$rtx_line ;;
+  *) status_rtx="FAIL: ${rtx_line:-see $LOG}" ;;
+esac
+
 echo
 echo "================ sortpool TensorRT plugin: GPU check ================"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/device: /'
 printf '%-26s %s\n' "build" "$status_build" "cpu test" "$status_cpu" "correctness (plugin runs)" "$status_harness" \
   "memcheck (plugin runs)" "$status_memcheck" "memcheck (experimental)" "$status_memcheck_variants" \
-  "benchmark" "$status_bench" "torch layer on CUDA" "$status_torch" "tooling (build/run/check)" "$status_tooling"
+  "benchmark" "$status_bench" "torch layer on CUDA" "$status_torch" "tooling (build/run/check)" "$status_tooling" \
+  "TensorRT for RTX" "$status_rtx"
 echo "$variant_rows" | sed '/^$/d'
 echo "$bench_out" | grep -E "^(type|fp32|fp16)"
 echo "$torch_out"

@@ -115,6 +115,16 @@ def test_inputs_narrower_than_the_window_padded_to_fit(kernel, stride, dtype):
     assert cases > 0
 
 
+@pytest.mark.parametrize("routing", [dict(plugin_version="2", plugin_namespace=""), dict(plugin_version="1")])
+def test_tensorrt_routing_attributes_are_accepted_and_ignored(routing):
+    """export_onnx writes plugin_version for TensorRT's parser (docs/operator.md); ONNX Runtime's op
+    must load such a model and compute the same values."""
+    rng = np.random.default_rng(zlib.crc32(repr(routing).encode()))
+    attrs = dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], pool_range=4, weights=random_weights(rng, 4))
+    x = rng.standard_normal((2, 3, 11, 10)).astype(np.float32)
+    assert_matches_reference(dict(attrs, **routing), x)
+
+
 def test_nan_and_inf():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((1, 2, 9, 11)).astype(np.float32)

@@ -25,7 +25,8 @@ class SortedWeightedPool(OpRun):  # the class name is the op_type
 
     op_domain = "sortpool"
 
-    def _run(self, x, kernel_shape=None, strides=None, pads=None, ceil_mode=None, pool_range=None, weights=None):
+    def _run(self, x, kernel_shape=None, strides=None, pads=None, ceil_mode=None, pool_range=None, weights=None,
+             plugin_version=None, plugin_namespace=None):  # the last two route TensorRT only
         kernel_shape = kernel_shape or [2, 2]
         y = sorted_weighted_pool_ref(
             x, kernel_shape, strides or kernel_shape, pads or [0, 0, 0, 0], ceil_mode or 0, pool_range, weights

@@ -2,7 +2,7 @@
 ./dev.sh a failed import fails instead of skipping) and the plugin library."""
 from __future__ import annotations
 
-import importlib
+import importlib.util
 
 import pytest
 
@@ -11,11 +11,12 @@ from toolchain import nvcc_present, require_trt_bindings
 
 @pytest.fixture(scope="session")
 def trt_plugin_library() -> str:
-    try:
-        importlib.import_module("tensorrt_rtx_libs")  # only find it; the tests import it in child processes
-    except ImportError as e:
+    # Found, not imported: importing loads libtensorrt_rtx into this process, whose plugin library
+    # serves the TensorRT loaded first (the tests use TensorRT for RTX in child processes).
+    missing = [m for m in ("tensorrt_rtx_libs", "tensorrt_rtx_bindings") if importlib.util.find_spec(m) is None]
+    if missing:
         if require_trt_bindings():
-            pytest.fail(f"TensorRT for RTX is pinned in requirements/dev.txt but does not import: {e}")
+            pytest.fail(f"TensorRT for RTX is pinned in requirements/dev.txt but {', '.join(missing)} is missing")
         pytest.skip("TensorRT for RTX is not installed (pip install tensorrt-rtx-cu13-libs tensorrt-rtx-cu13-bindings)")
     import sortpool
 

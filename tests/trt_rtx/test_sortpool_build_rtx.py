@@ -83,3 +83,12 @@ def test_build_help_documents_the_backend():
     assert code == 0
     assert "--backend {auto,tensorrt,tensorrt-rtx}" in out and "--compute-capability" in out
     assert "TensorRT for RTX" in out
+
+
+def test_info_reports_tensorrt_for_rtx(trt_plugin_library):
+    code, out, err = sortpool("info", "--json")
+    assert code == 0, err
+    rtx = json.loads(out)["tensorrt_rtx"]
+    assert "error" not in rtx, rtx
+    assert rtx["version"].startswith("1.7.") and "SM89" in rtx["targets"] and "SM90" not in rtx["targets"]
+    assert rtx["sortpool_versions"] == ["2"] and rtx["parser_library"].endswith("libtensorrt_rtx.so")
