@@ -13,6 +13,8 @@ from typing import Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from sortpool.onnx_schema import pooled_extent as _contract_pooled_extent
+
 __all__ = ["sorted_weighted_pool2d", "pooled_extent"]
 
 
@@ -31,17 +33,9 @@ def _max(a, b):
 
 
 def pooled_extent(size, kernel: int, stride: int, pad_head: int, pad_tail: int, ceil_mode: bool):
-    """ONNX MaxPool's output extent along one axis (works on ints and SymInts).
-
-    Ceil mode uses the branchless form ``min(ceil(span / s), (in + pad_head - 1) // s) + 1``, which
-    equals the contract's "ceil, minus 1 if the last window starts in the tail padding" whenever
-    ``pad_tail < kernel`` (the correction is then at most 1). Returns a value <= 0 when the padded
-    input is smaller than the window.
-    """
-    span = size + pad_head + pad_tail - kernel
-    if not ceil_mode:
-        return span // stride + 1
-    return _min(-((-span) // stride), (size + pad_head - 1) // stride) + 1
+    """The contract's output extent (:func:`sortpool.onnx_schema.pooled_extent`) on ints, SymInts
+    or, under torch.jit.trace, 0-d tensors; the window must fit (callers check)."""
+    return _contract_pooled_extent(size, kernel, stride, pad_head, pad_tail, ceil_mode, minimum=_min)
 
 
 def _real_rank_mask(

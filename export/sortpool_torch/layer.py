@@ -8,8 +8,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from sortpool.onnx_schema import MAX_STRIDE as _MAX_STRIDE  # the contract's limits, defined once
-from sortpool.onnx_schema import MAX_WINDOW_CELLS
+from sortpool.onnx_schema import MAX_WINDOW_CELLS, Naming, check_attributes, window_fits
 
 from .functional import pooled_extent, sorted_weighted_pool2d
 
@@ -20,6 +19,8 @@ __all__ = ["SortedWeightedPool2d", "MAX_WINDOW_CELLS", "MAX_INIT_WEIGHT"]
 MAX_INIT_WEIGHT = 0.99
 
 _IntPair = Union[int, Sequence[int]]
+_LAYER_NAMING = Naming("SortedWeightedPool2d", "argument",
+                       (("kernel_shape", "kernel_size"), ("strides", "stride"), ("pads", "padding")))
 
 
 def _is_int(v) -> bool:
@@ -95,37 +96,13 @@ class SortedWeightedPool2d(nn.Module):
     ) -> None:
         super().__init__()
         kh, kw = _pair("kernel_size", kernel_size)
-        if kh < 1 or kw < 1:
-            raise ValueError(f"SortedWeightedPool2d: kernel_size = ({kh}, {kw}) is invalid: each dimension must be >= 1")
-        if kh * kw > MAX_WINDOW_CELLS:
-            raise ValueError(
-                f"SortedWeightedPool2d: kernel_size = ({kh}, {kw}) is invalid: the window may hold at most "
-                f"{MAX_WINDOW_CELLS} cells (kernel_h * kernel_w = {kh * kw})"
-            )
-        sh, sw = (kh, kw) if stride is None else _pair("stride", stride)
-        if not (1 <= sh <= _MAX_STRIDE and 1 <= sw <= _MAX_STRIDE):
-            raise ValueError(
-                f"SortedWeightedPool2d: stride = ({sh}, {sw}) is invalid: each stride must be in [1, {_MAX_STRIDE}]"
-            )
-        pads = _pads(padding)
-        for i, p in enumerate(pads):
-            kern = kh if i % 2 == 0 else kw
-            if not 0 <= p < kern:
-                axis = "kernel_h" if i % 2 == 0 else "kernel_w"
-                raise ValueError(
-                    f"SortedWeightedPool2d: padding (top, left, bottom, right) = {pads} is invalid: each pad must "
-                    f"satisfy 0 <= pad < kernel size along its axis ({axis} = {kern})"
-                )
-        if not isinstance(ceil_mode, bool) and ceil_mode not in (0, 1):
-            raise ValueError(f"SortedWeightedPool2d: ceil_mode = {ceil_mode!r} is invalid: must be a bool (or 0/1)")
         if not _is_int(pool_range):
             raise TypeError(f"SortedWeightedPool2d: pool_range must be an int, got {pool_range!r}")
-        cells = kh * kw
-        if not 1 <= pool_range <= cells:
-            raise ValueError(
-                f"SortedWeightedPool2d: pool_range = {pool_range} is invalid: must satisfy "
-                f"1 <= pool_range <= kernel_h * kernel_w = {cells}"
-            )
+        # The contract's rules, worded with this layer's argument names.
+        attrs = check_attributes((kh, kw), None if stride is None else _pair("stride", stride), _pads(padding),
+                                 ceil_mode, pool_range, require_weights=False, naming=_LAYER_NAMING)
+        sh, sw = attrs.strides
+        pads = attrs.pads
         if channels is not None and (not _is_int(channels) or channels < 1):
             raise ValueError(f"SortedWeightedPool2d: channels = {channels!r} is invalid: must be None or an int >= 1")
         if init not in ("max", "mean"):
@@ -193,7 +170,7 @@ class SortedWeightedPool2d(nn.Module):
         kh, kw = self.kernel_size
         pt, pl, pb, pr = self.padding
         h, w = x.shape[2], x.shape[3]
-        if (h > 0 and h + pt + pb < kh) or (w > 0 and w + pl + pr < kw):
+        if not (window_fits(h, kh, pt, pb) and window_fits(w, kw, pl, pr)):
             raise ValueError(
                 f"SortedWeightedPool2d: input {tuple(x.shape)} is smaller than the window: padded size "
                 f"{h + pt + pb}x{w + pl + pr} < kernel {kh}x{kw}"

@@ -302,7 +302,6 @@ SORTPOOL_HD float mul_add_unfused(float w, float v, float acc) {
 // Sorts the first k of vals[0..n) into descending order in place (partial selection sort: k and n
 // are at most kMaxWindowCells and usually 4) and returns sum_i weights[i] * vals[i] over the
 // min(n, k) ranks that exist. vals must hold no NaN (callers check).
-template <int MaxCells>
 SORTPOOL_HD float weighted_top_k(float* vals, int n, int k, const float* weights) {
     const int ranks = n < k ? n : k;
     float acc = 0.0f;
@@ -318,10 +317,6 @@ SORTPOOL_HD float weighted_top_k(float* vals, int n, int k, const float* weights
     return acc;
 }
 
-// The same math for a window whose size is known at compile time and whose cells all lie inside
-// the input (no clipping): a branch-free sorting network, so a CPU loop over output columns
-// vectorises and GPU threads do not diverge. vals holds the KH*KW cells; K ranks are kept.
-// Gives the same value as weighted_top_k (equal values are interchangeable).
 namespace detail {
 // Compile-time unrolled pieces (fold expressions rather than loops, so every compiler emits
 // straight-line code: a CPU compiler then vectorises the caller's loop over windows).
@@ -405,7 +400,7 @@ SORTPOOL_HD float pool_window(const LoadFn& load, int64_t in_h, int64_t in_w, co
         }
     }
     if (saw_nan) return quiet_nan();
-    return weighted_top_k<MaxCells>(vals, n, static_cast<int>(g.pool_range), weights);
+    return weighted_top_k(vals, n, static_cast<int>(g.pool_range), weights);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ This file is the Python mirror of ``plugin/core/sortpool_core.h`` (``parse_attri
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import dataclass
@@ -42,8 +43,10 @@ __all__ = [
     "MAX_STRIDE",
     "MAX_SPATIAL_EXTENT",
     "PoolAttributes",
+    "Naming",
     "check_attributes",
     "pooled_extent",
+    "window_fits",
     "output_shape",
     "register_schema",
     "is_registered",
@@ -79,10 +82,26 @@ class PoolAttributes:
         return len(self.weights) // self.pool_range
 
 
-def _attr_error(name: str, value, why: str) -> str:
+@dataclass(frozen=True)
+class Naming:
+    """Who reports an attribute error and under which names: the op's ONNX attributes by default;
+    the PyTorch layer passes its own class and argument names."""
+
+    owner: str = OP_TYPE
+    kind: str = "attribute"
+    names: tuple = ()  # (ONNX name, shown name) pairs
+
+    def shown(self, name: str) -> str:
+        return dict(self.names).get(name, name)
+
+
+_ONNX_NAMING = Naming()
+
+
+def _attr_error(name: str, value, why: str, naming: Naming = _ONNX_NAMING) -> str:
     if isinstance(value, (list, tuple)):
         value = "[" + ", ".join(str(v) for v in value) + "]"
-    return f"{OP_TYPE}: attribute '{name}' = {value} is invalid: {why}"
+    return f"{naming.owner}: {naming.kind} '{naming.shown(name)}' = {value} is invalid: {why}"
 
 
 def check_attributes(
@@ -94,23 +113,26 @@ def check_attributes(
     weights: Optional[Sequence[float]] = None,
     *,
     require_weights: bool = True,
+    naming: Naming = _ONNX_NAMING,
 ) -> PoolAttributes:
     """Checks the op's attributes against the contract; ``None`` means "absent".
 
     Returns the attributes with defaults filled in, or raises ``ValueError`` with a message that
     names the attribute, its value and the rule it breaks (same wording as the C++ core).
     ``require_weights=False`` skips the weights checks (``weights`` may then be None).
+    ``naming`` words the messages for another caller (the PyTorch layer's argument names).
     """
+    error = functools.partial(_attr_error, naming=naming)
     kh, kw = 2, 2
     if kernel_shape is not None:
         ks = [int(v) for v in kernel_shape]
         if len(ks) != 2:
-            raise ValueError(_attr_error("kernel_shape", ks, "expected 2 values [kernel_h, kernel_w]"))
+            raise ValueError(error("kernel_shape", ks, "expected 2 values [kernel_h, kernel_w]"))
         if ks[0] < 1 or ks[1] < 1:
-            raise ValueError(_attr_error("kernel_shape", ks, "each kernel dimension must be >= 1"))
+            raise ValueError(error("kernel_shape", ks, "each kernel dimension must be >= 1"))
         if ks[0] * ks[1] > MAX_WINDOW_CELLS:
             raise ValueError(
-                _attr_error(
+                error(
                     "kernel_shape",
                     ks,
                     f"the window may hold at most {MAX_WINDOW_CELLS} cells (kernel_h * kernel_w)",
@@ -121,21 +143,21 @@ def check_attributes(
     if strides is not None:
         st = [int(v) for v in strides]
         if len(st) != 2:
-            raise ValueError(_attr_error("strides", st, "expected 2 values [stride_h, stride_w]"))
+            raise ValueError(error("strides", st, "expected 2 values [stride_h, stride_w]"))
         if any(s < 1 or s > MAX_STRIDE for s in st):
-            raise ValueError(_attr_error("strides", st, f"each stride must be in [1, {MAX_STRIDE}]"))
+            raise ValueError(error("strides", st, f"each stride must be in [1, {MAX_STRIDE}]"))
         sh, sw = st
     pd = (0, 0, 0, 0)
     if pads is not None:
         p = [int(v) for v in pads]
         if len(p) != 4:
-            raise ValueError(_attr_error("pads", p, "expected 4 values [top, left, bottom, right]"))
+            raise ValueError(error("pads", p, "expected 4 values [top, left, bottom, right]"))
         for i, v in enumerate(p):
             kernel = kh if i % 2 == 0 else kw
             if v < 0 or v >= kernel:
                 axis = "kernel_h" if i % 2 == 0 else "kernel_w"
                 raise ValueError(
-                    _attr_error(
+                    error(
                         "pads",
                         p,
                         f"each pad must satisfy 0 <= pad < kernel size along its axis ({axis} = {kernel})",
@@ -147,29 +169,29 @@ def check_attributes(
         if isinstance(ceil_mode, bool):
             ceil_mode = int(ceil_mode)
         if ceil_mode not in (0, 1):
-            raise ValueError(_attr_error("ceil_mode", ceil_mode, "must be 0 or 1"))
+            raise ValueError(error("ceil_mode", ceil_mode, "must be 0 or 1"))
         cm = int(ceil_mode)
     cells = kh * kw
     if pool_range is None:
         raise ValueError(
-            _attr_error("pool_range", "(missing)", "the attribute is required (1 <= pool_range <= window cells)")
+            error("pool_range", "(missing)", "the attribute is required (1 <= pool_range <= window cells)")
         )
     k = int(pool_range)
     if k < 1 or k > cells:
         raise ValueError(
-            _attr_error("pool_range", k, f"must satisfy 1 <= pool_range <= kernel_h * kernel_w = {cells}")
+            error("pool_range", k, f"must satisfy 1 <= pool_range <= kernel_h * kernel_w = {cells}")
         )
     w = None
     if weights is None:
         if require_weights:
             raise ValueError(
-                _attr_error("weights", "(missing)", "the attribute is required (pool_range or C * pool_range floats)")
+                error("weights", "(missing)", "the attribute is required (pool_range or C * pool_range floats)")
             )
     else:
         w = tuple(float(v) for v in weights)
         if len(w) == 0 or len(w) % k != 0:
             raise ValueError(
-                _attr_error(
+                error(
                     "weights",
                     f"{len(w)} values",
                     f"expected pool_range = {k} shared values or C * pool_range per-channel values",
@@ -177,20 +199,29 @@ def check_attributes(
             )
         for i, v in enumerate(w):
             if not math.isfinite(v):
-                raise ValueError(_attr_error("weights", f"weights[{i}] = {v}", "weights must be finite"))
+                raise ValueError(error("weights", f"weights[{i}] = {v}", "weights must be finite"))
     return PoolAttributes((kh, kw), (sh, sw), pd, cm, k, w)
 
 
-def pooled_extent(size: int, kernel: int, stride: int, pad_head: int, pad_tail: int, ceil_mode: int) -> int:
-    """ONNX MaxPool's output extent along one axis; <= 0 when the padded input is smaller than
-    the window (callers report that as an error unless ``size == 0``)."""
+def window_fits(size, kernel: int, pad_head: int, pad_tail: int):
+    """Whether an axis of extent ``size`` can be pooled: empty, or its padded extent holds the
+    window (ints or torch SymInts)."""
+    return size == 0 or size + pad_head + pad_tail >= kernel
+
+
+def pooled_extent(size, kernel: int, stride: int, pad_head: int, pad_tail: int, ceil_mode: int, minimum=min):
+    """ONNX MaxPool's output extent along one axis of a non-empty ``size`` that the window fits
+    (:func:`window_fits`), on ints, torch SymInts or (with a torch ``minimum``) traced 0-d tensors.
+
+    Ceil mode is the contract's "ceil, minus 1 if the last window would start in the tail padding"
+    in branch-free form, ``min(ceil(span / s), (size + pad_head - 1) // s) + 1``: with
+    ``pad_tail < kernel`` the correction is at most 1, and exactly when the min takes its second
+    term.
+    """
     span = size + pad_head + pad_tail - kernel
-    if span < 0:
-        return 0
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + pad_head:
-        out -= 1
-    return out
+    if not ceil_mode:
+        return span // stride + 1
+    return minimum(-((-span) // stride), (size + pad_head - 1) // stride) + 1
 
 
 def output_shape(attrs: PoolAttributes, input_shape: Sequence[int]) -> tuple:
@@ -223,13 +254,10 @@ def _pooled_axis(size: int, kernel: int, stride: int, pad_head: int, pad_tail: i
     infer_output_shape: an empty axis gives 0; otherwise a padded size below the window is an error."""
     if size > MAX_SPATIAL_EXTENT:
         raise ValueError(f"{OP_TYPE}: input X spatial size {dims} exceeds the supported maximum {MAX_SPATIAL_EXTENT}")
-    if size == 0:
-        return 0
-    extent = pooled_extent(size, kernel, stride, pad_head, pad_tail, ceil_mode)
-    if extent <= 0:
+    if not window_fits(size, kernel, pad_head, pad_tail):
         raise ValueError(f"{OP_TYPE}: input X {dims} is smaller than the window along {axis}: padded size "
                          f"{size + pad_head + pad_tail} < kernel {kernel}")
-    return extent
+    return 0 if size == 0 else pooled_extent(size, kernel, stride, pad_head, pad_tail, ceil_mode)
 
 
 def check_trt_plugin_attributes(plugin_version=None, plugin_namespace=None) -> None:
