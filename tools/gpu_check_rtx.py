@@ -29,7 +29,8 @@ def main() -> int:
         print("TensorRT for RTX: skipped: no GPU (nvidia-smi)")
         return 3
     name, cc = gpu
-    from sortpool import trt as sp_trt, trt_rtx
+    from sortpool import trt as sp_trt
+    from sortpool.trt import rtx as trt_rtx
     from sortpool.errors import SortpoolError
 
     try:

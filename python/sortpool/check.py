@@ -60,7 +60,8 @@ def _tolerance(output: TensorSpec, atol: Mapping[str, float], rtol: Mapping[str,
 
 
 def output_stats(candidate: np.ndarray, reference: np.ndarray, atol: float, rtol: float) -> dict:
-    """Max abs / rel error and the mismatch count (Polygraphy's element-wise rule)."""
+    """What Polygraphy's verdict does not say: max abs / rel error and the mismatch count, by
+    Polygraphy's element-wise rule (and exactly for integers: ``exact``)."""
     if candidate.shape != reference.shape:
         return {"shape_mismatch": [list(candidate.shape), list(reference.shape)], "elements": int(reference.size),
                 "mismatches": int(reference.size), "max_abs_error": None, "max_rel_error": None}
@@ -80,15 +81,24 @@ def _stats(candidate: np.ndarray, reference: np.ndarray, atol: float, rtol: floa
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(diff == 0, 0.0, diff / ref)  # off a zero reference: inf, beyond any rtol
     bad = ((diff > atol) | np.isnan(diff)) & ((rel > rtol) | np.isnan(rel))
-    if np.issubdtype(candidate.dtype, np.integer) and np.issubdtype(reference.dtype, np.integer):
-        # Integers are compared as integers: float64 cannot tell 2**53 from 2**53 + 1.
+    exact = bool(np.issubdtype(candidate.dtype, np.integer) and np.issubdtype(reference.dtype, np.integer))
+    if exact:  # integers are compared as integers: float64 cannot tell 2**53 from 2**53 + 1
         bad |= (candidate != reference) & (diff == 0)
     finite = ~np.isnan(diff)
     shown_rel = finite & np.isfinite(rel)  # relative errors off a zero reference are left out of the max
-    return {"elements": int(reference.size), "mismatches": int(np.count_nonzero(bad)),
+    return {"elements": int(reference.size), "mismatches": int(np.count_nonzero(bad)), "exact": exact,
             "max_abs_error": float(diff[finite].max()) if finite.any() else (None if diff.size == 0 else float("nan")),
             "max_rel_error": float(rel[shown_rel].max()) if shown_rel.any() else (None if rel.size == 0 else float("nan")),
             "nan_mismatches": int(np.count_nonzero(np.isnan(diff)))}
+
+
+def _verdict(stats: dict, polygraphy) -> bool:
+    """Pass or fail of one output in one iteration: Polygraphy's, except where it cannot judge:
+    integer outputs (it compares through float64, where 2**53 + 1 equals 2**53: exact equality
+    decides, from the element count) and an output it did not compare."""
+    if stats.get("exact") or polygraphy is None:
+        return stats["mismatches"] == 0 and "shape_mismatch" not in stats
+    return bool(polygraphy)
 
 
 def _worst(values: Sequence[Optional[float]]) -> Optional[float]:
@@ -181,7 +191,7 @@ def _random_feeds(inputs: Sequence[TensorSpec], profile: Mapping[str, ProfileSha
 
 def run_check(onnx_path: str, options: CheckOptions, log: Callable[[str], None] = print) -> Tuple[dict, int]:
     """Runs the comparison; returns (report, exit status). Raises SortpoolError on bad input."""
-    from .runners import import_polygraphy, ort_runner, torch_runner, trt_runner
+    from .runners import import_polygraphy, ort_runner
 
     t_start = time.perf_counter()
     inputs, outputs = onnx_io(onnx_path)
@@ -196,167 +206,175 @@ def run_check(onnx_path: str, options: CheckOptions, log: Callable[[str], None] 
     backends = report["backends"]
     backends[REFERENCE] = {"status": "ran", "version": onnxruntime.__version__}
     runners = [ort_runner(str(onnx_path), threads=options.ort_threads)]
-
     profile = derive_profile(inputs, options.min_shapes, options.opt_shapes, options.max_shapes, options.shapes)
-
-    # --- TensorRT -------------------------------------------------------------------------------
-    trt_engine = None
-    tmpdir = None
-    if not options.use_trt:
-        backends["tensorrt"] = {"status": "skipped", "reason": "disabled (--no-trt)"}
-    else:
-        try:
-            from .trt import TrtEngine, build_engine, import_tensorrt
-
-            from .trt import BuildOptions
-
-            bo = options.build_options or BuildOptions(profile=profile, tf32=False)
-            # check runs the engine here: "auto" means TensorRT, whose engines run on this GPU
-            backend = "tensorrt" if bo.backend == "auto" else bo.backend
-            source = options.engine
-            if source is None:
-                import_tensorrt(builder=True, backend=backend)
-                from .cuda import cuda_backend
-
-                cuda_backend(options.cuda).close()  # a GPU is needed to run the engine: say so before parsing
-                bo.profile = profile
-                bo.backend = backend
-                tmpdir = tempfile.TemporaryDirectory(prefix="sortpool-check-")
-                source = os.path.join(tmpdir.name, "model.engine")
-                summary = build_engine(onnx_path, source, bo, log=log)
-                for line in summary.lines():
-                    log(line)
-                backends["tensorrt"] = {"build": summary.as_dict()}
-            trt_engine = TrtEngine(source, plugin_path=options.plugin_path, lean_runtime=options.lean_runtime,
-                                   cuda=options.cuda, verbose=options.verbose, backend=backend)
-            entry = backends.setdefault("tensorrt", {})
-            entry.update({"status": "ran", "version": f"{trt_engine.trt.__name__} {trt_engine.trt.__version__}",
-                          "cuda_binding": f"{trt_engine.cuda.name} (CUDA {trt_engine.cuda.version})",
-                          "engine": str(options.engine) if options.engine else "built for this check"})
-            profile = trt_engine.profile  # random shapes from the engine's own profile
-            runners.append(trt_runner(trt_engine))
-        except BackendUnavailable as e:
-            backends["tensorrt"] = {"status": "skipped", "reason": str(e)}
-        except BackendFailure as e:
-            backends["tensorrt"] = {"status": "failed", "reason": str(e)}
-            log(f"TensorRT: FAILED: {e}")
-
-    # --- PyTorch --------------------------------------------------------------------------------
-    if options.torch_model is not None:
-        try:
-            model = options.torch_model
-            if isinstance(model, str):
-                from .runners import load_torch_model
-
-                model = load_torch_model(model)
-            import torch
-
-            backends["pytorch"] = {"status": "ran", "version": torch.__version__}
-            runners.append(torch_runner(model, inputs, outputs))
-        except BackendUnavailable as e:
-            backends["pytorch"] = {"status": "skipped", "reason": str(e)}
-    else:
-        backends["pytorch"] = {"status": "skipped", "reason": "no --torch-model given"}
-
-    # --- Inputs ---------------------------------------------------------------------------------
-    feeds: List[Tuple[str, "OrderedDict[str, np.ndarray]"]] = []
-    for path in options.input_files:
-        arrays = load_npz(path)
-        feeds.append((str(path), validate_feed(arrays, inputs, str(path),
-                                               profile if trt_engine is not None else None)))
-    if options.random:
-        feeds.extend(_random_feeds(inputs, profile, options.seed, options.iterations, options.val_range))
-    if not feeds:
-        raise UserInputError("no inputs to compare on: give --inputs FILE.npz or leave random inputs on")
-    report["iterations"] = [{"index": i, "source": label, "shapes": {k: list(v.shape) for k, v in feed.items()}}
-                            for i, (label, feed) in enumerate(feeds)]
-
-    # --- Run and compare ------------------------------------------------------------------------
-    from polygraphy import comparator as pg_comparator
-    from polygraphy.comparator import Comparator
-    from polygraphy.comparator.struct import RunResults
-
-    # One runner at a time: a backend that fails is reported as failed and the others are still
-    # compared; only the reference failing ends the check.
-    run_results = RunResults()
-    ran = []
+    tmpdir = tempfile.TemporaryDirectory(prefix="sortpool-check-")  # an engine built for the check
     try:
-        for runner in runners:  # named after their backends: onnxruntime, tensorrt, pytorch
-            try:
-                run_results.extend(Comparator.run([runner], data_loader=[feed for _, feed in feeds]))
-                ran.append(runner)
-            except Exception as e:
-                why = f"{type(e).__name__}: {e}"
-                if runner is runners[0]:  # the reference: nothing can be compared without it
-                    if isinstance(e, SortpoolError):
-                        raise
-                    raise BackendFailure(f"ONNX Runtime, the reference, failed while running the model: {why}") from None
-                backends[runner.name] = dict(backends.get(runner.name, {}), status="failed",
-                                             reason=f"while running: {why}")
-                log(f"{runner.name}: FAILED while running: {why}")
+        trt, engine = _tensorrt_runner(onnx_path, options, profile, tmpdir.name, backends, log)
+        if trt is not None:
+            runners.append(trt)
+            profile = engine.profile  # random shapes from the engine's own profile
+        torch = _torch_runner(options, inputs, outputs, backends)
+        if torch is not None:
+            runners.append(torch)
+        feeds = _feeds(options, inputs, profile, engine_profile=trt is not None)
+        report["iterations"] = [{"index": i, "source": label, "shapes": {k: list(v.shape) for k, v in feed.items()}}
+                                for i, (label, feed) in enumerate(feeds)]
+        run_results, ran = _run(runners, feeds, backends, log)
     finally:
-        if tmpdir is not None:
-            tmpdir.cleanup()
-
-    runners = ran
-    names = [r.name for r in runners]
-    pairs = [(i, 0) for i in range(1, len(runners))]
-    atol = {o.name: _tolerance(o, options.atol, options.rtol)[0] for o in outputs}
-    rtol = {o.name: _tolerance(o, options.atol, options.rtol)[1] for o in outputs}
-    poly_verdicts = {}
-    if pairs:
-        make = getattr(pg_comparator, "SimpleCompareFunc", None) or pg_comparator.CompareFunc.simple
-        func = make(atol=atol, rtol=rtol, check_error_stat="elemwise", infinities_compare_equal=True)
-        for pair in pairs:  # one at a time, so that a failing verdict marks its own comparison
-            poly_verdicts[pair] = bool(Comparator.compare_accuracy(run_results, comparisons=[pair], compare_func=func))
-
-    results = {name: iters for name, iters in run_results}
-    all_passed = True
-    for ci, ri in pairs:
-        cand, ref = names[ci], names[ri]
-        comp = {"candidate": cand, "reference": ref, "outputs": OrderedDict()}
-        for o in outputs:
-            per_iter = []
-            for it, (cand_res, ref_res) in enumerate(zip(results[cand], results[ref])):
-                got, want = np.asarray(cand_res[o.name]), np.asarray(ref_res[o.name])
-                s = output_stats(got, want, atol[o.name], rtol[o.name])
-                s["iteration"] = it
-                per_iter.append(s)
-            mism = sum(s["mismatches"] for s in per_iter)
-            passed = mism == 0 and not any("shape_mismatch" in s for s in per_iter)
-            comp["outputs"][o.name] = {
-                "dtype": o.dtype_label, "atol": atol[o.name], "rtol": rtol[o.name],
-                "max_abs_error": _worst([s["max_abs_error"] for s in per_iter]),
-                "max_rel_error": _worst([s["max_rel_error"] for s in per_iter]),
-                "mismatches": mism, "elements": sum(s["elements"] for s in per_iter), "passed": passed,
-                "iterations": per_iter}
-        comp["passed"] = all(v["passed"] for v in comp["outputs"].values())
-        comp["polygraphy_passed"] = poly_verdicts[(ci, ri)]
-        if comp["passed"] != comp["polygraphy_passed"]:
-            # Our count and Polygraphy's verdict use the same rule; a difference is worth a line,
-            # and either failing fails the comparison.
-            log(f"note: {cand} vs {ref}: Polygraphy's verdict ({'pass' if comp['polygraphy_passed'] else 'fail'}) "
-                "differs from the element count")
-            comp["passed"] = False
-        all_passed &= comp["passed"]
-        report["comparisons"].append(comp)
-
-    failed_backend = any(b.get("status") == "failed" for b in backends.values())
-    if not pairs:
-        code = EXIT_MISMATCH if failed_backend else EXIT_UNAVAILABLE
-        report["message"] = ("nothing was compared: only ONNX Runtime ran (see the skipped backends above; "
-                             "give --torch-model to compare against PyTorch on this machine)")
-    elif not all_passed or failed_backend:
-        code = EXIT_MISMATCH
-    elif options.require_trt and backends.get("tensorrt", {}).get("status") != "ran":
-        code = EXIT_UNAVAILABLE
-        report["message"] = "TensorRT did not run and --require-trt was given"
-    else:
-        code = EXIT_OK
+        tmpdir.cleanup()
+    report["comparisons"] = _compare(run_results, [r.name for r in ran], outputs, options)
+    code = _exit_status(report, options)
     report["passed"] = code == EXIT_OK
     report["exit_code"] = code
     report["seconds"] = round(time.perf_counter() - t_start, 3)
     return report, code
+
+
+def _tensorrt_runner(onnx_path, options: CheckOptions, profile, workdir: str, backends, log):
+    """(the TensorRT runner, its engine): the engine given, or one built into ``workdir``; (None,
+    None) with the reason in ``backends``."""
+    from .runners import trt_runner
+
+    if not options.use_trt:
+        backends["tensorrt"] = {"status": "skipped", "reason": "disabled (--no-trt)"}
+        return None, None
+    try:
+        from .trt import BuildOptions, TrtEngine, build_engine, import_tensorrt
+
+        bo = options.build_options or BuildOptions(profile=profile, tf32=False)
+        # check runs the engine here: "auto" means TensorRT, whose engines run on this GPU
+        backend = "tensorrt" if bo.backend == "auto" else bo.backend
+        source = options.engine
+        if source is None:
+            import_tensorrt(builder=True, backend=backend)
+            from .cuda import cuda_backend
+
+            cuda_backend(options.cuda).close()  # a GPU is needed to run the engine: say so before parsing
+            bo.profile = profile
+            bo.backend = backend
+            source = os.path.join(workdir, "model.engine")
+            summary = build_engine(onnx_path, source, bo, log=log)
+            for line in summary.lines():
+                log(line)
+            backends["tensorrt"] = {"build": summary.as_dict()}
+        engine = TrtEngine(source, plugin_path=options.plugin_path, lean_runtime=options.lean_runtime,
+                           cuda=options.cuda, verbose=options.verbose, backend=backend)
+        backends.setdefault("tensorrt", {}).update(
+            {"status": "ran", "version": f"{engine.trt.__name__} {engine.trt.__version__}",
+             "cuda_binding": f"{engine.cuda.name} (CUDA {engine.cuda.version})",
+             "engine": str(options.engine) if options.engine else "built for this check"})
+        return trt_runner(engine), engine
+    except BackendUnavailable as e:
+        backends["tensorrt"] = {"status": "skipped", "reason": str(e)}
+    except BackendFailure as e:
+        backends["tensorrt"] = {"status": "failed", "reason": str(e)}
+        log(f"TensorRT: FAILED: {e}")
+    return None, None
+
+
+def _torch_runner(options: CheckOptions, inputs, outputs, backends):
+    from .runners import torch_runner
+
+    if options.torch_model is None:
+        backends["pytorch"] = {"status": "skipped", "reason": "no --torch-model given"}
+        return None
+    try:
+        model = options.torch_model
+        if isinstance(model, str):
+            from .runners import load_torch_model
+
+            model = load_torch_model(model)
+        import torch
+
+        backends["pytorch"] = {"status": "ran", "version": torch.__version__}
+        return torch_runner(model, inputs, outputs)
+    except BackendUnavailable as e:
+        backends["pytorch"] = {"status": "skipped", "reason": str(e)}
+        return None
+
+
+def _feeds(options: CheckOptions, inputs, profile, engine_profile: bool) -> List[Tuple[str, "OrderedDict[str, np.ndarray]"]]:
+    """The user's files, then seeded random inputs at the profile's shapes."""
+    feeds: List[Tuple[str, "OrderedDict[str, np.ndarray]"]] = []
+    for path in options.input_files:
+        feeds.append((str(path), validate_feed(load_npz(path), inputs, str(path), profile if engine_profile else None)))
+    if options.random:
+        feeds.extend(_random_feeds(inputs, profile, options.seed, options.iterations, options.val_range))
+    if not feeds:
+        raise UserInputError("no inputs to compare on: give --inputs FILE.npz or leave random inputs on")
+    return feeds
+
+
+def _run(runners, feeds, backends, log):
+    """Runs each runner on every feed, one runner at a time: a backend that fails is reported as
+    failed and the others still run; only the reference failing ends the check. Returns
+    (Polygraphy's RunResults, the runners that ran)."""
+    from polygraphy.comparator import Comparator
+    from polygraphy.comparator.struct import RunResults
+
+    run_results, ran = RunResults(), []
+    for runner in runners:  # named after their backends: onnxruntime, tensorrt, pytorch
+        try:
+            run_results.extend(Comparator.run([runner], data_loader=[feed for _, feed in feeds]))
+            ran.append(runner)
+        except Exception as e:
+            why = f"{type(e).__name__}: {e}"
+            if runner is runners[0]:  # the reference: nothing can be compared without it
+                if isinstance(e, SortpoolError):
+                    raise
+                raise BackendFailure(f"ONNX Runtime, the reference, failed while running the model: {why}") from None
+            backends[runner.name] = dict(backends.get(runner.name, {}), status="failed", reason=f"while running: {why}")
+            log(f"{runner.name}: FAILED while running: {why}")
+    return run_results, ran
+
+
+def _compare(run_results, names: List[str], outputs, options: CheckOptions) -> List[dict]:
+    """Each backend against the reference (names[0]): Polygraphy's verdict per output and
+    iteration (:func:`_verdict`), with the statistics of :func:`output_stats` beside it."""
+    from polygraphy import comparator as pg_comparator
+    from polygraphy.comparator import Comparator
+
+    atol = {o.name: _tolerance(o, options.atol, options.rtol)[0] for o in outputs}
+    rtol = {o.name: _tolerance(o, options.atol, options.rtol)[1] for o in outputs}
+    make = getattr(pg_comparator, "SimpleCompareFunc", None) or pg_comparator.CompareFunc.simple
+    func = make(atol=atol, rtol=rtol, check_error_stat="elemwise", infinities_compare_equal=True)
+    results = {name: iters for name, iters in run_results}
+    comparisons = []
+    for ci in range(1, len(names)):
+        cand, ref = names[ci], names[0]
+        verdicts = Comparator.compare_accuracy(run_results, comparisons=[(ci, 0)], compare_func=func)[0][(cand, ref)]
+        comp = {"candidate": cand, "reference": ref, "outputs": OrderedDict()}
+        for o in outputs:
+            per_iter = []
+            for it, (cand_res, ref_res) in enumerate(zip(results[cand], results[ref])):
+                s = output_stats(np.asarray(cand_res[o.name]), np.asarray(ref_res[o.name]), atol[o.name], rtol[o.name])
+                s["iteration"] = it
+                s["passed"] = _verdict(s, verdicts[it].get(o.name))
+                per_iter.append(s)
+            comp["outputs"][o.name] = {
+                "dtype": o.dtype_label, "atol": atol[o.name], "rtol": rtol[o.name],
+                "max_abs_error": _worst([s["max_abs_error"] for s in per_iter]),
+                "max_rel_error": _worst([s["max_rel_error"] for s in per_iter]),
+                "mismatches": sum(s["mismatches"] for s in per_iter), "elements": sum(s["elements"] for s in per_iter),
+                "passed": all(s["passed"] for s in per_iter), "iterations": per_iter}
+        comp["passed"] = all(v["passed"] for v in comp["outputs"].values())
+        comparisons.append(comp)
+    return comparisons
+
+
+def _exit_status(report: dict, options: CheckOptions) -> int:
+    backends = report["backends"]
+    failed_backend = any(b.get("status") == "failed" for b in backends.values())
+    if not report["comparisons"]:
+        report["message"] = ("nothing was compared: only ONNX Runtime ran (see the skipped backends above; "
+                             "give --torch-model to compare against PyTorch on this machine)")
+        return EXIT_MISMATCH if failed_backend else EXIT_UNAVAILABLE
+    if failed_backend or not all(c["passed"] for c in report["comparisons"]):
+        return EXIT_MISMATCH
+    if options.require_trt and backends.get("tensorrt", {}).get("status") != "ran":
+        report["message"] = "TensorRT did not run and --require-trt was given"
+        return EXIT_UNAVAILABLE
+    return EXIT_OK
 
 
 def _fmt(v) -> str:

@@ -22,7 +22,8 @@ def _version(module_name: str):
 
 _RTX_PROBE = """
 import json, sys
-from sortpool import trt as sp_trt, trt_rtx
+from sortpool import trt as sp_trt
+from sortpool.trt import rtx as trt_rtx
 out = {}
 try:
     trt = sp_trt.import_tensorrt(builder=True, backend=trt_rtx.BACKEND)
@@ -58,7 +59,7 @@ def collect() -> dict:
     from . import __version__
     from ._libs import trt_plugin_path
     from .cuda import available_bindings, driver_gpus
-    from .trt import RUNTIME_MODULES, _try_import, our_plugin_versions, plugin_creators
+    from .trt.discovery import RUNTIME_MODULES, _try_import, our_plugin_versions, plugin_creators
 
     info: dict = {"sortpool": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
     info["packages"] = {name: _version(name) for name in ("numpy", "onnx", "onnxruntime", "polygraphy")}

@@ -170,6 +170,6 @@ def test_plugin_library_that_is_not_a_library(tmp_path):
 
 def test_sanitizer_build_of_the_plugin_is_refused_before_loading(tmp_path):
     fake = tmp_path / "libsortpool_trt_plugin.so"
-    fake.write_bytes(b"\x7fELF...NEEDED libasan.so.8\0...")  # what sortpool.trt._asan_linked looks for
+    fake.write_bytes(b"\x7fELF...NEEDED libasan.so.8\0...")  # what sortpool.trt.discovery._asan_linked looks for
     out = _load_plugin_in_fresh_process(fake)
     assert out.startswith("BackendFailure:") and "built with AddressSanitizer" in out, out

@@ -15,8 +15,8 @@ from sortpool.errors import UserInputError
 def _no_tensorrt(monkeypatch):
     from sortpool import trt
 
-    real = trt._try_import
-    monkeypatch.setattr(trt, "_try_import", lambda name: (None, f"{name}: not installed") if name.startswith(
+    real = trt.discovery._try_import
+    monkeypatch.setattr(trt.discovery, "_try_import", lambda name: (None, f"{name}: not installed") if name.startswith(
         "tensorrt") else real(name))
 
 

@@ -45,7 +45,7 @@ def test_info_warns_about_a_library_variable_naming_no_file_and_survives_the_reg
     def broken_registry(module):
         raise RuntimeError("registry unavailable")
 
-    monkeypatch.setattr(trt, "plugin_creators", broken_registry)
+    monkeypatch.setattr(trt.discovery, "plugin_creators", broken_registry)
     code, out, err = cli("info")
     assert code == 0, err
     assert f"warning: $SORTPOOL_ORT_LIBRARY names {tmp_path / 'libgone.so'}, which is not a file" in out
@@ -123,8 +123,8 @@ def test_argparse_usage_errors_exit_2(cli):
 def _no_tensorrt(monkeypatch):
     from sortpool import trt
 
-    real = trt._try_import
-    monkeypatch.setattr(trt, "_try_import", lambda name: (None, f"{name}: not installed") if name.startswith(
+    real = trt.discovery._try_import
+    monkeypatch.setattr(trt.discovery, "_try_import", lambda name: (None, f"{name}: not installed") if name.startswith(
         "tensorrt") else real(name))
 
 

@@ -48,7 +48,7 @@ def test_plugin_registers_with_tensorrt():
     trt = _trt_module()
     if sortpool.trt_plugin_path() is None:
         pytest.skip("libsortpool_trt_plugin.so was not built (needs nvcc)")
-    if sp_trt._asan_linked(sortpool.trt_plugin_path()):
+    if sp_trt.discovery._asan_linked(sortpool.trt_plugin_path()):
         pytest.skip(f"{sortpool.trt_plugin_path()} is a sanitizer build (set $SORTPOOL_TRT_PLUGIN)")
     path = sp_trt.load_plugin(trt)
     assert path.endswith("libsortpool_trt_plugin.so")
@@ -99,7 +99,7 @@ def test_logger_prints_warnings_and_counts_errors(capsys):
 
 def test_tensorrt_type_labels_are_numpy_names():
     trt = _trt_module()
-    labels = {t: sp_trt._dtype_label(trt, getattr(trt.DataType, t)) for t in ("FLOAT", "HALF", "BF16", "INT32", "INT64")}
+    labels = {t: sp_trt.engine._dtype_label(trt, getattr(trt.DataType, t)) for t in ("FLOAT", "HALF", "BF16", "INT32", "INT64")}
     assert labels == {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT32": "int32", "INT64": "int64"}
 
 
@@ -147,9 +147,9 @@ def test_checked_reports_the_first_error_logged_while_making():
     logger = sp_trt.make_logger(trt)
     error = trt.ILogger.Severity.ERROR
     made = object()
-    assert sp_trt._checked(trt, logger, "a thing", lambda: made) is made
+    assert sp_trt.discovery._checked(trt, logger, "a thing", lambda: made) is made
     logger.log(error, "an error before the call")  # not the call's
-    assert sp_trt._checked(trt, logger, "a thing", lambda: made) is made
+    assert sp_trt.discovery._checked(trt, logger, "a thing", lambda: made) is made
 
     def noisy():
         for i in range(20):
@@ -157,13 +157,13 @@ def test_checked_reports_the_first_error_logged_while_making():
         return object()
 
     with pytest.raises(BackendUnavailable, match=r"could not create a thing: error 0$"):
-        sp_trt._checked(trt, logger, "a thing", noisy)
+        sp_trt.discovery._checked(trt, logger, "a thing", noisy)
     with pytest.raises(BackendUnavailable, match="it returned None"):
-        sp_trt._checked(trt, logger, "a thing", lambda: None)
+        sp_trt.discovery._checked(trt, logger, "a thing", lambda: None)
 
     def raises():
         raise TypeError("Unable to convert function return value to a Python type")
 
     with pytest.raises(BackendUnavailable, match="TypeError: Unable to convert"):
-        sp_trt._checked(trt, logger, "a thing", raises)
+        sp_trt.discovery._checked(trt, logger, "a thing", raises)
     assert logger.capture is None  # not left watching

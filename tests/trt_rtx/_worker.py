@@ -20,7 +20,7 @@ _IO = re.compile(r"Datatype: (\w+), Format: \(([^)]*)\)")
 def main() -> int:
     plugin, cases_path, results_path = sys.argv[1:4]
     from sortpool import trt as sp_trt
-    from sortpool import trt_rtx
+    from sortpool.trt import rtx as trt_rtx
 
     trt = sp_trt.import_tensorrt(builder=True, backend=trt_rtx.BACKEND)
 

@@ -15,7 +15,7 @@ import re
 import threading
 from typing import List, Optional, Sequence
 
-from .errors import BackendUnavailable, UserInputError
+from ..errors import BackendUnavailable, UserInputError
 
 MODULES = ("tensorrt_rtx", "tensorrt_rtx_bindings")
 BACKEND = "tensorrt-rtx"
@@ -34,7 +34,7 @@ def is_rtx(trt) -> bool:
 
 def soname_library_path() -> Optional[str]:
     """The bundled library that answers to ``libtensorrt_rtx.so`` (plugin/tensorrt/rtx), or None."""
-    from ._libs import trt_plugin_path
+    from .._libs import trt_plugin_path
 
     plugin = trt_plugin_path()
     candidates = [os.environ.get("SORTPOOL_TRT_RTX_SONAME", "")]
