@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Are the CUDA kernels the ones that ran on a GPU? Compares the machine code (SASS) of
-plugin/tensorrt/sortpoolKernel.cu at a base revision and in the working tree.
+plugin/tensorrt/sortedWeightedPoolKernel.cu at a base revision and in the working tree.
 
 Both are compiled the same way (nvcc, sm_90, the build's optimisation flags) and disassembled with
 cuobjdump (pip: nvidia-cuda-cuobjdump + nvidia-cuda-nvdisasm, pinned in requirements/dev.txt). Every
@@ -27,7 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RECORD = REPO / "plugin" / "tensorrt" / "gpu_verified.txt"
-KERNEL = Path("plugin") / "tensorrt" / "sortpoolKernel.cu"
+KERNEL = Path("plugin") / "tensorrt" / "sortedWeightedPoolKernel.cu"
+KERNEL_BEFORE_RENAME = Path("plugin") / "tensorrt" / "sortpoolKernel.cu"  # its name in older revisions
 # The experimental kernels too (the GPU check's build): they are listed as new, never compared.
 NVCC_FLAGS = ["-O3", "-DNDEBUG", "--generate-code=arch=compute_90,code=[sm_90]", "--fmad=false", "-std=c++17",
               "-DSORTPOOL_EXPERIMENTAL_KERNELS=1"]
@@ -53,17 +54,22 @@ def find_tool(name: str) -> str | None:
     return str(cuda) if cuda.exists() else None
 
 
+def kernel_source(source_root: Path) -> Path:
+    return next((source_root / p for p in (KERNEL, KERNEL_BEFORE_RENAME) if (source_root / p).exists()),
+                source_root / KERNEL)
+
+
 def sass(source_root: Path, nvcc: str, cuobjdump: str, work: Path) -> dict[str, list[str]]:
     """Kernel name (demangled, without anonymous namespaces) -> instructions without addresses."""
     obj = work / "kernel.o"
     cmd = [nvcc, *NVCC_FLAGS, "-I", str(source_root / "plugin" / "core"), "-I", str(source_root / "plugin" / "tensorrt"),
-           "-c", str(source_root / KERNEL), "-o", str(obj)]
+           "-c", str(kernel_source(source_root)), "-o", str(obj)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     # nvdisasm must sit next to cuobjdump (cuobjdump calls it for -sass).
     out = subprocess.run([cuobjdump, "-sass", str(obj)], check=True, capture_output=True, text=True).stdout
     blocks = re.split(r"\n\s*Function : ", out)[1:]
     if not blocks:
-        raise RuntimeError(f"cuobjdump printed no kernels for {source_root / KERNEL}")
+        raise RuntimeError(f"cuobjdump printed no kernels for {kernel_source(source_root)}")
     names = readable_names([block.split("\n", 1)[0].strip() for block in blocks])
     if len(set(names)) != len(names):  # two kernels would be compared as one
         raise RuntimeError("two kernels have the same name once anonymous namespaces are left out")

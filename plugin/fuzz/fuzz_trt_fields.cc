@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "sortpoolTrtCommon.h"
+#include "sortedWeightedPoolFields.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // sortedWeightedPoolPlugin.cpp - SortedWeightedPool version "2" (IPluginV3).
-// Every method TensorRT calls is noexcept and catches everything: errors are reported (logger +
-// last error) and signalled through the method's return value.
+// Every method TensorRT calls is noexcept and ends in catch (...) + reportCaught (pluginErrors.h):
+// errors are reported (logger + last error) and signalled through the method's return value.
 #include "sortedWeightedPoolPlugin.h"
 
 #include <exception>
@@ -10,9 +10,6 @@ namespace trt {
 
 using namespace nvinfer1;
 
-namespace {
-void reportException(char const* where, std::exception const* e) noexcept { reportPluginException("2", where, e); }
-}  // namespace
 
 SortedWeightedPoolPlugin::SortedWeightedPoolPlugin(PoolConfig cfg) : mConfig(std::move(cfg)) {}
 
@@ -30,10 +27,8 @@ IPluginV3* SortedWeightedPoolPlugin::clone() noexcept {
         auto* p = new SortedWeightedPoolPlugin(mConfig);  // device weights are per object
         p->setPluginNamespace(mNamespace.c_str());
         return p;
-    } catch (std::exception const& e) {
-        reportException("clone", &e);
     } catch (...) {
-        reportException("clone", nullptr);
+        reportCaught("2", "clone");
     }
     return nullptr;
 }
@@ -56,10 +51,8 @@ int32_t SortedWeightedPoolPlugin::configurePlugin(DynamicPluginTensorDesc const*
             return 1;
         }
         return 0;
-    } catch (std::exception const& e) {
-        reportException("configurePlugin", &e);
     } catch (...) {
-        reportException("configurePlugin", nullptr);
+        reportCaught("2", "configurePlugin");
     }
     return 1;
 }
@@ -78,10 +71,8 @@ int32_t SortedWeightedPoolPlugin::getOutputDataTypes(DataType* outputTypes, int3
         }
         outputTypes[0] = inputTypes[0];
         return 0;
-    } catch (std::exception const& e) {
-        reportException("getOutputDataTypes", &e);
     } catch (...) {
-        reportException("getOutputDataTypes", nullptr);
+        reportCaught("2", "getOutputDataTypes");
     }
     return 1;
 }
@@ -95,10 +86,8 @@ int32_t SortedWeightedPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32
             return 1;
         }
         return outputDimsExprs(mConfig, inputs[0], exprBuilder, &outputs[0]) ? 0 : 1;
-    } catch (std::exception const& e) {
-        reportException("getOutputShapes", &e);
     } catch (...) {
-        reportException("getOutputShapes", nullptr);
+        reportCaught("2", "getOutputShapes");
     }
     return 1;
 }
@@ -134,10 +123,8 @@ int32_t SortedWeightedPoolPlugin::onShapeChange(PluginTensorDesc const* in, int3
             return 1;
         }
         return 0;
-    } catch (std::exception const& e) {
-        reportException("onShapeChange", &e);
     } catch (...) {
-        reportException("onShapeChange", nullptr);
+        reportCaught("2", "onShapeChange");
     }
     return 1;
 }
@@ -146,7 +133,7 @@ int32_t SortedWeightedPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, Plu
                                 void const* const* inputs, void* const* outputs, void*,
                                 cudaStream_t stream) noexcept {
     return enqueuePooling(mConfig, mDeviceWeights, inputDesc, outputDesc, inputs, outputs, stream,
-                          "the plugin must be attached to a context (attachToContext) before enqueue");
+                          "the plugin must be attached to a context (attachToContext) before enqueue", kPluginVersionV3);
 }
 
 IPluginV3* SortedWeightedPoolPlugin::attachToContext(IPluginResourceContext*) noexcept {
@@ -163,10 +150,8 @@ IPluginV3* SortedWeightedPoolPlugin::attachToContext(IPluginResourceContext*) no
             return nullptr;
         }
         return p;
-    } catch (std::exception const& e) {
-        reportException("attachToContext", &e);
     } catch (...) {
-        reportException("attachToContext", nullptr);
+        reportCaught("2", "attachToContext");
     }
     return nullptr;
 }
@@ -175,10 +160,8 @@ PluginFieldCollection const* SortedWeightedPoolPlugin::getFieldsToSerialize() no
     try {
         if (!mSerialFields) mSerialFields = std::make_unique<FieldsToSerialize>(mConfig);
         return mSerialFields->collection();
-    } catch (std::exception const& e) {
-        reportException("getFieldsToSerialize", &e);
     } catch (...) {
-        reportException("getFieldsToSerialize", nullptr);
+        reportCaught("2", "getFieldsToSerialize");
     }
     return nullptr;
 }
@@ -197,10 +180,8 @@ IPluginV3* SortedWeightedPoolPluginCreator::createPlugin(char const*, PluginFiel
             return nullptr;
         }
         return new SortedWeightedPoolPlugin(std::move(cfg));
-    } catch (std::exception const& e) {
-        reportException("createPlugin", &e);
     } catch (...) {
-        reportException("createPlugin", nullptr);
+        reportCaught("2", "createPlugin");
     }
     return nullptr;
 }

@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "sortpoolTrtCommon.h"
+#include "sortedWeightedPoolShared.h"
 
 namespace sortpool {
 namespace trt {

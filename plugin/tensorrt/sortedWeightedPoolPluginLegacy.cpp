@@ -1,6 +1,6 @@
 // sortedWeightedPoolPluginLegacy.cpp - SortedWeightedPool version "1" (IPluginV2DynamicExt).
-// Every method TensorRT calls is noexcept and catches everything: errors are reported (logger +
-// last error) and signalled through the method's return value.
+// Every method TensorRT calls is noexcept and ends in catch (...) + reportCaught (pluginErrors.h):
+// errors are reported (logger + last error) and signalled through the method's return value.
 #include "sortedWeightedPoolPluginLegacy.h"
 
 #include <exception>
@@ -17,9 +17,6 @@ namespace trt {
 
 using namespace nvinfer1;
 
-namespace {
-void reportException(char const* where, std::exception const* e) noexcept { reportPluginException("1", where, e); }
-}  // namespace
 
 template <class Abi>
 SortedWeightedPoolPluginLegacyT<Abi>::SortedWeightedPoolPluginLegacyT(PoolConfig cfg) : mConfig(std::move(cfg)) {}
@@ -42,10 +39,8 @@ int32_t SortedWeightedPoolPluginLegacyT<Abi>::initialize() noexcept {
             return 1;
         }
         return 0;
-    } catch (std::exception const& e) {
-        reportException("initialize", &e);
     } catch (...) {
-        reportException("initialize", nullptr);
+        reportCaught("1", "initialize");
     }
     return 1;
 }
@@ -101,10 +96,8 @@ Abi* SortedWeightedPoolPluginLegacyT<Abi>::clone() const noexcept {
             return nullptr;
         }
         return p;
-    } catch (std::exception const& e) {
-        reportException("clone", &e);
     } catch (...) {
-        reportException("clone", nullptr);
+        reportCaught("1", "clone");
     }
     return nullptr;
 }
@@ -119,10 +112,8 @@ typename V2Types<Abi>::DimsExprs SortedWeightedPoolPluginLegacyT<Abi>::getOutput
             return out;
         }
         if (!outputDimsExprs(mConfig, inputs[0], exprBuilder, &out)) out = DimsExprs{};
-    } catch (std::exception const& e) {
-        reportException("getOutputDimensions", &e);
     } catch (...) {
-        reportException("getOutputDimensions", nullptr);
+        reportCaught("1", "getOutputDimensions");
     }
     return out;
 }
@@ -170,10 +161,8 @@ void SortedWeightedPoolPluginLegacyT<Abi>::configurePlugin(DynamicTensorDesc con
         // Static checks on what is known before the concrete dims: rank, per-channel C, extents.
         std::string const err = checkInputDims(mConfig, toDims(in[0].desc.dims));
         if (!err.empty()) reportError(err);
-    } catch (std::exception const& e) {
-        reportException("configurePlugin", &e);
     } catch (...) {
-        reportException("configurePlugin", nullptr);
+        reportCaught("1", "configurePlugin");
     }
 }
 
@@ -188,10 +177,10 @@ int32_t SortedWeightedPoolPluginLegacyT<Abi>::enqueue(TensorDesc const* inputDes
                                                       void const* const* inputs, void* const* outputs, void*,
                                                       cudaStream_t stream) noexcept {
     if (inputDesc == nullptr || outputDesc == nullptr)  // enqueuePooling reports it
-        return enqueuePooling(mConfig, mDeviceWeights, nullptr, nullptr, inputs, outputs, stream, "");
+        return enqueuePooling(mConfig, mDeviceWeights, nullptr, nullptr, inputs, outputs, stream, "", kPluginVersionV2Ext);
     PluginTensorDesc const in = toDesc(inputDesc[0]), out = toDesc(outputDesc[0]);
     return enqueuePooling(mConfig, mDeviceWeights, &in, &out, inputs, outputs, stream,
-                          "initialize() must run before enqueue");
+                          "initialize() must run before enqueue", kPluginVersionV2Ext);
 }
 
 template class SortedWeightedPoolPluginLegacyT<nvinfer1::IPluginV2DynamicExt>;
@@ -255,10 +244,8 @@ auto SortedWeightedPoolPluginLegacyCreatorT<C>::createPlugin(char const*, Plugin
         PoolConfig cfg;
         std::string const err = parseFields(fc, &cfg);
         return makePlugin(err, std::move(cfg));
-    } catch (std::exception const& e) {
-        reportException("createPlugin", &e);
     } catch (...) {
-        reportException("createPlugin", nullptr);
+        reportCaught("1", "createPlugin");
     }
     return nullptr;
 }
@@ -271,10 +258,8 @@ auto SortedWeightedPoolPluginLegacyCreatorT<C>::deserializePlugin(char const*, v
         PoolConfig cfg;
         std::string const err = deserializeConfig(serialData, serialLength, &cfg);
         return makePlugin(err, std::move(cfg));
-    } catch (std::exception const& e) {
-        reportException("deserializePlugin", &e);
     } catch (...) {
-        reportException("deserializePlugin", nullptr);
+        reportCaught("1", "deserializePlugin");
     }
     return nullptr;
 }

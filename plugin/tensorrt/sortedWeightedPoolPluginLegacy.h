@@ -3,14 +3,14 @@
 // Kept for applications on the V2 plugin API (TensorRT 8.6 to 11); new code should use version "2"
 // (IPluginV3, sortedWeightedPoolPlugin.h). The V2 interfaces' vtables and types differ between
 // TensorRT major versions, so the plugin and its creator are templates over the layout: the
-// headers' (TensorRT 10 with the pinned headers), TensorRT 11's (sortpoolTrtV2Abi11.h) and
-// TensorRT 8.6/9.x's (sortpoolTrtV2Abi86.h). The library hands each runtime the instantiation of its
+// headers' (TensorRT 10 with the pinned headers), TensorRT 11's (common/trtV2Abi11.h) and
+// TensorRT 8.6/9.x's (common/trtV2Abi86.h). The library hands each runtime the instantiation of its
 // major version (v2LayoutForRuntime) and offers version "1" to no other.
 #pragma once
 
-#include "sortpoolTrtCommon.h"
-#include "sortpoolTrtV2Abi11.h"
-#include "sortpoolTrtV2Abi86.h"
+#include "sortedWeightedPoolShared.h"
+#include "common/trtV2Abi11.h"
+#include "common/trtV2Abi86.h"
 
 #include <string>
 #include <utility>

@@ -245,7 +245,7 @@ void expectBlobRejected(std::string const& id, std::vector<unsigned char> const&
 }
 
 void checkBlobs() {
-    // Layout (sortpoolTrtCommon.h): magic | version | total | 10 x i64 | count | count x f32 | fnv1a
+    // Layout (sortedWeightedPoolShared.h): magic | version | total | 10 x i64 | count | count x f32 | fnv1a
     Fields f;
     f.i32("kernel_shape", {2, 3}).i32("pads", {1, 2, 0, 0}).i32("pool_range", {2}).f32("weights", {1, 2, 3, 4});
     SortedWeightedPoolPluginLegacyCreator v2;
@@ -540,7 +540,7 @@ void runLargeCase(LargeCase const& cs) {
     std::string err = infer_output_shape(cfg, {cs.x.n, cs.x.c, cs.x.h, cs.x.w}, &y);
     if (!err.empty()) return report(false, std::string("large:") + cs.id, err);
     int64_t const inCount = cs.x.n * cs.x.c * cs.x.h * cs.x.w, outCount = y.n * y.c * y.h * y.w;
-    int64_t const limit = (int64_t{1} << 31) - 256 * (int64_t{1} << 20);  // sortpoolKernel.cu
+    int64_t const limit = (int64_t{1} << 31) - 256 * (int64_t{1} << 20);  // sortedWeightedPoolKernel.cu
     bool const small = outCount < limit && inCount < limit;
     if ((small ? "32" : "64") != std::string(cs.expectIndex))
         return report(false, std::string("large:") + cs.id, "case does not select the intended index width");

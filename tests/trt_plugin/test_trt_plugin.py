@@ -34,7 +34,7 @@ def info(trt, plugin_path):
 def expected_versions(info):
     # Version "2" (IPluginV3) always. Version "1" (IPluginV2DynamicExt) when the library knows the
     # loaded TensorRT's V2 vtable layout: the headers' major version, and TensorRT 11 when the
-    # headers are 10 (sortpoolTrtV2Abi11.h).
+    # headers are 10 (common/trtV2Abi11.h).
     runtime, compiled = info["runtime_major"], info["compiled_major"]
     return {"1", "2"} if runtime == compiled or (compiled == 10 and runtime == 11) else {"2"}
 

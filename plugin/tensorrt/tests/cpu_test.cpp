@@ -16,9 +16,9 @@
 #include "sortedWeightedPoolPlugin.h"
 #include "sortedWeightedPoolPluginLegacy.h"
 #include "reference_window.h"
-#include "sortpoolHalf2Windows.h"
-#include "sortpoolKernel.h"
-#include "sortpoolRowVectors.h"
+#include "sortedWeightedPoolHalf2Windows.h"
+#include "sortedWeightedPoolKernel.h"
+#include "sortedWeightedPoolRowVectors.h"
 #include "test_check.h"
 #include "tests/const_expr_builder.h"
 
@@ -318,7 +318,7 @@ static void testShapesAndFormats() {
 // --- version "1" vtable layouts --------------------------------------------------------------------
 // Itanium C++ ABI: a pointer to a virtual member function holds 1 + the byte offset of its vtable
 // slot, so the slot each function occupies can be read back and compared with the layout the
-// TensorRT runtime of each major version calls (see sortpoolTrtV2Abi11.h).
+// TensorRT runtime of each major version calls (see common/trtV2Abi11.h).
 template <class F>
 static long slotOf(F pmf) {
     static_assert(sizeof(F) == 2 * sizeof(std::ptrdiff_t), "Itanium pointer to member function");
@@ -471,7 +471,7 @@ static void testV2Layouts() {
     testV2Layout86(p10, b10, o10);
 }
 
-// --- the experimental half2 window pair (sortpoolHalf2Windows.h) against the core -------------------
+// --- the experimental half2 window pair (sortedWeightedPoolHalf2Windows.h) against the core -------------------
 // Every 4-cell window over a value set with NaN, +-inf, +-0, a subnormal, ties and the largest half,
 // paired with a random window, for every K: the pair's two results equal the core's
 // weighted_top_k_fixed<4, K> on the same cells, bit for bit (NaN results: the core's quiet NaN).
@@ -523,7 +523,7 @@ static void testHalf2Windows() {
     std::printf("half2 window pairs compared with the core: %ld windows\n", compared);
 }
 
-// --- the experimental flat 2x2 kernel (sortpoolRowVectors.h, sortpoolDivide.h) on the host -------------
+// --- the experimental flat 2x2 kernel (sortedWeightedPoolRowVectors.h, sortedWeightedPoolDivide.h) on the host -------------
 // DivideByConstant against the `/` operator: small divisors, powers of two and their neighbours up to
 // 2^63, random 64-bit divisors; numerators at 0, around multiples of the divisor, at the top of the
 // range, and random.

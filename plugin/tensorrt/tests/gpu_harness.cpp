@@ -3,7 +3,7 @@
 //   version "1" (IPluginV2DynamicExt): initialize -> clone -> configurePlugin -> enqueue on the clone
 //                                      (the headers' layout, as a TensorRT execution context runs it),
 //                                      and initialize -> configurePlugin -> enqueue in TensorRT 8.6's
-//                                      layout (32-bit dims, sortpoolTrtV2Abi86.h)
+//                                      layout (32-bit dims, common/trtV2Abi86.h)
 //   version "2" (IPluginV3):           attachToContext -> onShapeChange -> enqueue
 // and every output is compared with the naive CPU reference (plugin/tests/reference_window.h)
 // for float32, float16 and bfloat16 over many shapes and attributes. Results must be bit-exact
@@ -477,7 +477,7 @@ int benchPlugin(DataType t, Shape4 const& x, Shape4 const& y, PoolConfig const& 
         return 0;
     }
     // The experimental variants on the same tensors, timed the same way (not selected by the plugin;
-    // see sortpoolKernel.h), each beside the copy measured in this same pass.
+    // see sortedWeightedPoolKernel.h), each beside the copy measured in this same pass.
     for (int e = 0; e < kExperimentalCount && experimentalKernelsBuilt(); ++e) {
         if (!gRunOn[kPluginRuns + 1 + e] || !experimentalVariantApplies(pl, kExperimental[e])) continue;
         gContext = std::string("bench ") + kRunNames[kPluginRuns + 1 + e] + " " + typeName(t) + " " + shape;

@@ -7,8 +7,8 @@
 //
 // Compiled by CMake against the pinned (TensorRT 10) headers and run by tests/trt_plugin against
 // the TensorRT 10 lean runtime. tools/check_v2_abi.sh compiles it against other headers (TensorRT
-// 11's, 8.6's) to check the plugin's layouts for those versions (sortpoolTrtV2Abi11.h,
-// sortpoolTrtV2Abi86.h) against them.
+// 11's, 8.6's) to check the plugin's layouts for those versions (common/trtV2Abi11.h,
+// common/trtV2Abi86.h) against them.
 //
 // Usage: sortpool_trt_v2_abi_check LIBNVINFER LIBSORTPOOL_TRT_PLUGIN
 // Exit: 0 all checks passed, 1 a check failed, 2 usage or loading error, 77 the runtime's major

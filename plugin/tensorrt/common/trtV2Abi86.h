@@ -1,4 +1,4 @@
-// sortpoolTrtV2Abi86.h - the plugin interfaces of TensorRT 8.6 and 9.x that version "1" needs,
+// common/trtV2Abi86.h - the plugin interfaces of TensorRT 8.6 and 9.x that version "1" needs,
 // declared without their headers (the project builds against TensorRT 10 headers).
 //
 // TensorRT 8.6 to 9.3 share one layout of these interfaces (their headers were compared). It has the same IPluginV2 / IPluginV2Ext / IPluginV2DynamicExt vtable as TensorRT 10,
@@ -13,13 +13,13 @@
 // TensorRT 10 headers. This file lays the rest out as TensorRT 8.6 does, for the TensorRT 8.6/9.x
 // instantiation of the version "1" plugin (sortedWeightedPoolPluginLegacy.h). TensorRT 8.0-8.5
 // differ (e.g. the expression builder's implementation class) and are not served.
-// Slot layout: see sortpoolTrtV2Abi.h. tests/cpu_test.cpp checks the slots; tools/check_v2_abi.sh
+// Slot layout: see common/trtV2Abi.h. tests/cpu_test.cpp checks the slots; tools/check_v2_abi.sh
 // checks the whole plugin against real TensorRT 8.6 and 9.x headers.
 #pragma once
 
 #include <NvInferRuntime.h>
 
-#include "sortpoolTrtV2Abi.h"
+#include "common/trtV2Abi.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -30,7 +30,7 @@ namespace abi86 {
 
 // The version the plugin and creator report (getTensorRTVersion): the loaded runtime's
 // getInferLibVersion (major * 1000 + minor * 100 + patch before TensorRT 10, e.g. 8601), 8601 when
-// none is loaded. Defined in sortpoolTrtRuntime.cpp.
+// none is loaded. Defined in common/trtHost.cpp.
 int32_t reportedVersion() noexcept;
 
 struct Dims32 {

@@ -1,4 +1,4 @@
-// sortpoolKernel.h - launch interface of the SortedWeightedPool CUDA kernel.
+// sortedWeightedPoolKernel.h - launch interface of the SortedWeightedPool CUDA kernel.
 //
 // Free of TensorRT types so that the kernel translation unit only needs the CUDA runtime and the
 // op core. The plugins (V2 and V3) fill a PoolLaunch and call launchSortedWeightedPool from

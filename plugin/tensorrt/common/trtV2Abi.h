@@ -1,7 +1,7 @@
-// sortpoolTrtV2Abi.h - the IPluginV2 part of IPluginV2DynamicExt's vtable (slots 0-18), which is
+// common/trtV2Abi.h - the IPluginV2 part of IPluginV2DynamicExt's vtable (slots 0-18), which is
 // the same in TensorRT 8.6 to 11 except for the Dims type of its implicit-batch members: the
 // common base of the layouts declared by hand for other TensorRT major versions than the headers'
-// (sortpoolTrtV2Abi11.h, sortpoolTrtV2Abi86.h).
+// (common/trtV2Abi11.h, common/trtV2Abi86.h).
 //
 // Itanium C++ ABI, as gcc and clang implement it: virtual functions take vtable slots in
 // declaration order along the chain of primary bases (this class first), a virtual destructor

@@ -1,7 +1,7 @@
-// sortpoolPluginRegistry.h - the creators this library offers to the loaded TensorRT.
+// sortedWeightedPoolCreators.h - the creators this library offers to the loaded TensorRT.
 #pragma once
 
-#include "sortpoolTrtCommon.h"
+#include "sortedWeightedPoolShared.h"
 #include "sortpool_trt_plugin.h"
 
 namespace sortpool {

@@ -1,6 +1,6 @@
-// sortpoolPluginRegistry.cpp - the creator list and explicit registration (static and shared
-// library). The shared library's loader entry points are in sortpoolPluginEntry.cpp.
-#include "sortpoolPluginRegistry.h"
+// sortedWeightedPoolCreators.cpp - the creator list and explicit registration (static and shared
+// library). The shared library's loader entry points are in sortedWeightedPoolLibrary.cpp.
+#include "sortedWeightedPoolCreators.h"
 
 #include "sortedWeightedPoolPlugin.h"
 #include "sortedWeightedPoolPluginLegacy.h"

@@ -1,4 +1,4 @@
-// sortpoolRowVectors.h - the unit of work of the 2x2 stride-2 kernels (sortpoolKernel.cu): one
+// sortedWeightedPoolRowVectors.h - the unit of work of the 2x2 stride-2 kernels (sortedWeightedPoolKernel.cu): one
 // 16-byte vector of a top window row and the vector below it in the bottom window row give 2
 // (float32) or 4 (16-bit types) outputs, written with one 8-byte store. Host and device code, so
 // that the CPU test runs the flat kernel's per-thread work (every thread of a grid) on the host.
@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "sortpoolDivide.h"
-#include "sortpoolHalf2Windows.h"
+#include "sortedWeightedPoolDivide.h"
+#include "sortedWeightedPoolHalf2Windows.h"
 #include "sortpool_core.h"
 
 #if defined(__CUDA_ARCH__)

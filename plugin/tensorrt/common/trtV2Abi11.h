@@ -1,4 +1,4 @@
-// sortpoolTrtV2Abi11.h - TensorRT 11's IPluginV2DynamicExt vtable, declared with the types of the
+// common/trtV2Abi11.h - TensorRT 11's IPluginV2DynamicExt vtable, declared with the types of the
 // TensorRT 10 headers this project builds against.
 //
 // TensorRT 11 kept IPluginV2, IPluginV2Ext and IPluginV2DynamicExt but removed two deprecated
@@ -10,13 +10,13 @@
 // of the plugin, built once, serves TensorRT 10 (through the headers' class) and 11 (through this
 // one): the plugin class is a template over the two (sortedWeightedPoolPluginLegacy.h).
 //
-// The IPluginV2 slots come from PluginV2Slots (sortpoolTrtV2Abi.h, which says how the slots are
+// The IPluginV2 slots come from PluginV2Slots (common/trtV2Abi.h, which says how the slots are
 // laid out); tests/cpu_test.cpp checks the slot of every function against TensorRT 11's order.
 #pragma once
 
 #include <NvInferRuntime.h>
 
-#include "sortpoolTrtV2Abi.h"
+#include "common/trtV2Abi.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -28,7 +28,7 @@ namespace sortpool {
 namespace trt {
 
 // Version reported by getTensorRTVersion for a plugin laid out for TensorRT 11: the loaded
-// runtime's version (getInferLibVersion), 110000 when none is loaded. Defined in sortpoolTrtRuntime.cpp.
+// runtime's version (getInferLibVersion), 110000 when none is loaded. Defined in common/trtHost.cpp.
 int32_t abi11ReportedVersion() noexcept;
 
 namespace abi11 {

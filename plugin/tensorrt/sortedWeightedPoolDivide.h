@@ -1,4 +1,4 @@
-// sortpoolDivide.h - division of 64-bit indices by a divisor fixed at launch, without a division
+// sortedWeightedPoolDivide.h - division of 64-bit indices by a divisor fixed at launch, without a division
 // instruction (a 64-bit division is a long emulated sequence on the GPU; a kernel that divides
 // every index by the same number does better with one multiply-high, an add and two shifts).
 //

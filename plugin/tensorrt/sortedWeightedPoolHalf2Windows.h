@@ -1,5 +1,5 @@
-// sortpoolHalf2Windows.h - two float16 2x2 windows sorted at once in half2 registers (the
-// experimental kRows2x2Half2Sort row kernel, sortpoolKernel.cu). Host and device code, so that the
+// sortedWeightedPoolHalf2Windows.h - two float16 2x2 windows sorted at once in half2 registers (the
+// experimental kRows2x2Half2Sort row kernel, sortedWeightedPoolKernel.cu). Host and device code, so that the
 // CPU test checks it against the core's weighted_top_k_fixed<4, K> bit for bit; on the device the
 // same source compiles to byte permutes and HMNMX2 instructions.
 #pragma once

@@ -1,10 +1,10 @@
-// sortpoolTrtCommon.cpp - see sortpoolTrtCommon.h.
-#include "sortpoolTrtCommon.h"
-
-#include <cuda_runtime_api.h>
+// sortedWeightedPoolFields.cpp - see sortedWeightedPoolFields.h.
+#include "sortedWeightedPoolFields.h"
 
 #include <cstring>
 #include <limits>
+
+#include "common/pluginErrors.h"
 
 namespace sortpool {
 namespace trt {
@@ -275,132 +275,6 @@ std::string deserializeConfig(void const* data, size_t length, PoolConfig* out) 
     std::string err = parse_attributes(raw, out);
     return err.empty() ? err : prefix + err;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Shapes, types, formats
-// ---------------------------------------------------------------------------------------------
-void reportBadRank(int32_t nbDims) noexcept {
-    try {
-        reportError(std::string(kOpType) + ": input X must have rank 4 (N, C, H, W), got rank " +
-                    std::to_string(nbDims));
-    } catch (...) {
-    }
-}
-
-void reportShapeExprFailure() noexcept {
-    try {
-        reportError(std::string(kOpType) + ": could not build the output shape expression");
-    } catch (...) {
-    }
-}
-
-bool isSupportedType(DataType t) noexcept {
-    return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16;
-}
-
-bool toElementType(DataType t, ElementType* out) noexcept {
-    switch (t) {
-    case DataType::kFLOAT: *out = ElementType::kFloat32; return true;
-    case DataType::kHALF: *out = ElementType::kFloat16; return true;
-    case DataType::kBF16: *out = ElementType::kBFloat16; return true;
-    default: return false;
-    }
-}
-
-bool supportsCombination(int32_t pos, DataType const* types, nvinfer1::TensorFormat const* formats, int32_t nbInputs,
-                         int32_t nbOutputs) noexcept {
-    if (nbInputs != 1 || nbOutputs != 1 || pos < 0 || pos > 1) return false;
-    if (formats[pos] != nvinfer1::TensorFormat::kLINEAR) return false;
-    if (pos == 0) return isSupportedType(types[0]);
-    return types[1] == types[0];  // Y has X's type
-}
-
-namespace {
-// The core's shape rule on TensorRT dims (-1 = not known yet), read in place (TensorRT 10's dims
-// are int64_t): no allocation unless it fails, since enqueue runs it.
-std::string inferFromDims(PoolConfig const& cfg, nvinfer1::Dims const& in, Shape4* y) {
-    if (in.nbDims < 0 || in.nbDims > nvinfer1::Dims::MAX_DIMS)
-        return std::string(kOpType) + ": input X has an invalid rank " + std::to_string(in.nbDims);
-    return infer_output_shape(cfg, in.d, static_cast<size_t>(in.nbDims), y);
-}
-}  // namespace
-
-std::string checkInputDims(PoolConfig const& cfg, nvinfer1::Dims const& in) {
-    Shape4 y;
-    return inferFromDims(cfg, in, &y);
-}
-
-std::string describeLaunch(PoolConfig const& cfg, nvinfer1::PluginTensorDesc const& in,
-                           nvinfer1::PluginTensorDesc const& out, PoolLaunch* launch) {
-    Shape4 y;
-    std::string err = inferFromDims(cfg, in.dims, &y);
-    if (!err.empty()) return err;
-    if (out.dims.nbDims != 4 || out.dims.d[0] != y.n || out.dims.d[1] != y.c || out.dims.d[2] != y.h ||
-        out.dims.d[3] != y.w)
-        return std::string(kOpType) + ": output Y has shape [" +
-               (out.dims.nbDims == 4 ? std::to_string(out.dims.d[0]) + ", " + std::to_string(out.dims.d[1]) + ", " +
-                                           std::to_string(out.dims.d[2]) + ", " + std::to_string(out.dims.d[3])
-                                     : "rank " + std::to_string(out.dims.nbDims)) +
-               "], expected [" + std::to_string(y.n) + ", " + std::to_string(y.c) + ", " + std::to_string(y.h) + ", " +
-               std::to_string(y.w) + "]";
-    ElementType t;
-    if (!toElementType(in.type, &t) || out.type != in.type)
-        return std::string(kOpType) + ": unsupported tensor types (X " + std::to_string(static_cast<int>(in.type)) +
-               ", Y " + std::to_string(static_cast<int>(out.type)) +
-               "); X must be float32, float16 or bfloat16 and Y the same";
-    if (in.format != nvinfer1::TensorFormat::kLINEAR || out.format != nvinfer1::TensorFormat::kLINEAR)
-        return std::string(kOpType) + ": only the linear (NCHW) tensor format is supported";
-    launch->geometry = cfg.geometry;
-    launch->in = Shape4{in.dims.d[0], in.dims.d[1], in.dims.d[2], in.dims.d[3]};  // rank 4: checked above
-    launch->out = y;
-    launch->type = t;
-    launch->channel_weight_stride = cfg.channel_weight_stride();
-    return "";
-}
-
-// ---------------------------------------------------------------------------------------------
-// Device weights
-// ---------------------------------------------------------------------------------------------
-DeviceWeights::~DeviceWeights() { release(); }
-
-void DeviceWeights::release() noexcept {
-    if (mDevice != nullptr) cudaFree(mDevice);
-    mDevice = nullptr;
-    mCount = 0;
-}
-
-std::string DeviceWeights::prepare(PoolConfig const& cfg) {
-    if (fitsInline(cfg) || (mDevice != nullptr && mCount == cfg.weights.size())) return "";
-    release();
-    void* p = nullptr;
-    cudaError_t e = cudaMalloc(&p, cfg.weights.size() * sizeof(float));
-    if (e == cudaSuccess) {
-        e = cudaMemcpy(p, cfg.weights.data(), cfg.weights.size() * sizeof(float), cudaMemcpyHostToDevice);
-        // From pageable memory cudaMemcpy may return before the DMA lands, and enqueue's stream
-        // need not wait for the default stream: wait here (never in enqueue) for the copy.
-        if (e == cudaSuccess) e = cudaStreamSynchronize(nullptr);
-        if (e != cudaSuccess) cudaFree(p);
-    }
-    if (e != cudaSuccess)
-        return std::string(kOpType) + ": could not place " + std::to_string(cfg.weights.size()) +
-               " per-channel weights on the device: " + cudaGetErrorString(e);
-    mDevice = static_cast<float*>(p);
-    mCount = cfg.weights.size();
-    return "";
-}
-
-bool DeviceWeights::fill(PoolConfig const& cfg, PoolLaunch* launch) const noexcept {
-    if (fitsInline(cfg)) {
-        launch->inline_count = static_cast<int32_t>(cfg.weights.size());
-        std::memcpy(launch->inline_weights, cfg.weights.data(), cfg.weights.size() * sizeof(float));
-        launch->device_weights = nullptr;
-        return true;
-    }
-    launch->inline_count = 0;
-    launch->device_weights = mDevice;
-    return mDevice != nullptr && mCount == cfg.weights.size();
-}
-
 
 }  // namespace trt
 }  // namespace sortpool

@@ -1,4 +1,4 @@
-// sortpoolKernel.cu - the SortedWeightedPool CUDA kernel.
+// sortedWeightedPoolKernel.cu - the SortedWeightedPool CUDA kernel.
 //
 // One thread computes one output value with the op core's pool_window (the same code the CPU
 // backends run), so the window rule, NaN rule, ranking and the unfused float32 accumulation are
@@ -23,10 +23,10 @@
 // float16 windows sorted two at a time in half2 registers), and the experimental
 // sortedWeightedPool2x2FlatKernel (the same work as one flat list of vectors, for launches without
 // a clipped row). launchSortedWeightedPoolAs runs the experimental ones until a GPU run shows them
-// exact and faster (sortpoolKernel.h). The 2x2 kernels' vector loads, unpacking and per-vector
-// math are in sortpoolRowVectors.h.
-#include "sortpoolKernel.h"
-#include "sortpoolRowVectors.h"
+// exact and faster (sortedWeightedPoolKernel.h). The 2x2 kernels' vector loads, unpacking and per-vector
+// math are in sortedWeightedPoolRowVectors.h.
+#include "sortedWeightedPoolKernel.h"
+#include "sortedWeightedPoolRowVectors.h"
 
 #include <cuda_runtime.h>
 
@@ -237,9 +237,9 @@ __global__ void __launch_bounds__(kRowThreadsX* kRowThreadsY, kUnroll > 1 ? kRow
     }
 }
 
-// The flat form of the clip-free full-width 2x2 path (FlatRowPairs, sortpoolRowVectors.h): a
+// The flat form of the clip-free full-width 2x2 path (FlatRowPairs, sortedWeightedPoolRowVectors.h): a
 // grid-stride loop over all output vectors, kUnroll per thread and step. Experimental (see
-// sortpoolKernel.h).
+// sortedWeightedPoolKernel.h).
 constexpr int kFlatThreads = 256;
 constexpr int kFlatMinBlocks = 4;  // 64 registers, as the row kernel
 

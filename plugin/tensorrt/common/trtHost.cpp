@@ -1,4 +1,4 @@
-// sortpoolTrtRuntime.cpp - error reporting and the link to the TensorRT runtime library.
+// common/trtHost.cpp - error reporting and the link to the TensorRT runtime library.
 //
 // The plugin library does not link libnvinfer: it only needs the plugin registry (for
 // self-registration) and a logger, and finds both in the TensorRT library already loaded in the
@@ -12,9 +12,12 @@
 // TensorRT 10 and 11. The calls below therefore go through the layout of the major version that is
 // actually loaded (read with getInferLibMajorVersion), not through whichever headers this file was
 // compiled with. The IPluginV3 family and IPluginCreatorInterface are identical in 10 and 11.
-#include "sortpoolTrtCommon.h"
-#include "sortpoolTrtV2Abi11.h"
-#include "sortpoolTrtV2Abi86.h"
+#include "common/trtHost.h"
+
+#include "common/pluginErrors.h"
+#include "common/trtV2Abi11.h"
+#include "common/trtV2Abi86.h"
+#include "sortpool_core.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -164,10 +167,16 @@ void reportError(std::string const& message) noexcept {
     logMessage(kSeverityError, message);
 }
 
-void reportPluginException(char const* version, char const* where, std::exception const* e) noexcept {
+void reportCaught(char const* version, char const* where) noexcept {
+    std::string what = "unknown exception";
     try {
-        reportError(std::string(kOpType) + " (version " + version + "): " + where + ": " +
-                    (e ? e->what() : "unknown exception"));
+        throw;
+    } catch (std::exception const& e) {
+        what = e.what();
+    } catch (...) {
+    }
+    try {
+        reportError(std::string(kOpType) + " (version " + version + "): " + where + ": " + what);
     } catch (...) {
     }
 }

@@ -1,4 +1,4 @@
-// sortpoolPluginEntry.cpp - what only the shared library has: the loader entry points TensorRT
+// sortedWeightedPoolLibrary.cpp - what only the shared library has: the loader entry points TensorRT
 // looks up (getCreators, getPluginCreators, setLoggerFinder) and self-registration on load.
 //
 // Self-registration vs. IPluginRegistry::loadLibrary. Loading the library with dlopen/ctypes
@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "sortpoolPluginRegistry.h"
+#include "sortedWeightedPoolCreators.h"
 
 #define SORTPOOL_EXPORT extern "C" __attribute__((visibility("default")))
 
