@@ -15,10 +15,12 @@ namespace sortpool {
 namespace trt {
 
 namespace {
+#if SORTPOOL_TRT_HEADERS_HAVE_V3
 SortedWeightedPoolPluginCreator& v3Creator() {
     static SortedWeightedPoolPluginCreator creator;
     return creator;
 }
+#endif
 SortedWeightedPoolPluginLegacyCreator& v2Creator() {
     static SortedWeightedPoolPluginLegacyCreator creator;
     return creator;
@@ -45,8 +47,10 @@ namespace {
 // Indexed by [version "2" offered][version "1" creator: none, headers' or 11 layout, 8.6 layout].
 struct CreatorTables {
     void* offered[2][3][kCreatorCount] = {};
+#if SORTPOOL_TRT_HEADERS_HAVE_V3
     nvinfer1::IPluginCreatorInterface* current[2][3][kCreatorCount] = {};  // getCreators
     int32_t currentCount[2][3] = {};
+#endif
     nvinfer1::IPluginCreator* legacy[3][1] = {};  // getPluginCreators
 };
 
@@ -55,17 +59,23 @@ CreatorTables const& creatorTables() noexcept {
         CreatorTables t;
         void* const v2[3] = {nullptr, static_cast<nvinfer1::IPluginCreator*>(&v2Creator()),
                              static_cast<abi86::IPluginCreator*>(&v2Creator86())};
+#if SORTPOOL_TRT_HEADERS_HAVE_V3
         nvinfer1::IPluginCreatorInterface* const v3 = &v3Creator();
+#else
+        void* const v3 = nullptr;  // headers without IPluginV3: version "1" only
+#endif
         for (int withV3 = 0; withV3 < 2; ++withV3)
             for (int layout = 0; layout < 3; ++layout) {
                 t.offered[withV3][layout][kV3] = withV3 ? v3 : nullptr;
                 t.offered[withV3][layout][kV2] = v2[layout];
+#if SORTPOOL_TRT_HEADERS_HAVE_V3
                 // Only TensorRT 10+ calls getCreators; a TensorRT 8 creator never goes into that list.
                 int32_t& n = t.currentCount[withV3][layout];
                 if (!withV3) continue;
                 t.current[withV3][layout][n++] = v3;
                 if (v2[layout] != nullptr)
                     t.current[withV3][layout][n++] = static_cast<nvinfer1::IPluginCreator*>(v2[layout]);
+#endif
             }
         // The TensorRT 8 creator goes out as the IPluginCreator of that runtime.
         for (int layout = 0; layout < 3; ++layout) t.legacy[layout][0] = static_cast<nvinfer1::IPluginCreator*>(v2[layout]);
@@ -98,11 +108,13 @@ void* const* offeredCreators() noexcept {
     return creatorTables().offered[o.withV3][o.layout];
 }
 
+#if SORTPOOL_TRT_HEADERS_HAVE_V3
 nvinfer1::IPluginCreatorInterface* const* creatorList(int32_t* count) noexcept {
     Offer const o = currentOffer();
     *count = creatorTables().currentCount[o.withV3][o.layout];
     return creatorTables().current[o.withV3][o.layout];
 }
+#endif
 
 nvinfer1::IPluginCreator* const* legacyCreatorList(int32_t* count) noexcept {
     Offer const o = currentOffer();

@@ -17,7 +17,9 @@ enum CreatorIndex : int32_t { kV3 = 0, kV2 = 1, kCreatorCount = 2 };
 void* const* offeredCreators() noexcept;
 
 // The entry points' lists: the non-null entries of offeredCreators, kV3 first.
+#if SORTPOOL_TRT_HEADERS_HAVE_V3
 nvinfer1::IPluginCreatorInterface* const* creatorList(int32_t* count) noexcept;  // getCreators (TensorRT 10+)
+#endif
 nvinfer1::IPluginCreator* const* legacyCreatorList(int32_t* count) noexcept;       // getPluginCreators
 
 }  // namespace trt

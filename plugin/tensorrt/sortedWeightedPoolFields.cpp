@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/pluginErrors.h"
+#include "common/trtVersion.h"
 
 namespace sortpool {
 namespace trt {
@@ -45,7 +46,9 @@ char const* typeName(PluginFieldType t) {
     case PluginFieldType::kINT16: return "kINT16";
     case PluginFieldType::kINT32: return "kINT32";
     case PluginFieldType::kCHAR: return "kCHAR";
+#if SORTPOOL_TRT_HEADERS_HAVE_V3
     case PluginFieldType::kINT64: return "kINT64";
+#endif
     default: return "an unsupported type";
     }
 }
@@ -65,12 +68,14 @@ std::string readInts(PluginField const& f, std::vector<int64_t>* out) {
             std::memcpy(&v, static_cast<char const*>(f.data) + sizeof(int32_t) * i, sizeof v);
             out->push_back(v);
         }
+#if SORTPOOL_TRT_HEADERS_HAVE_V3
     } else if (f.type == PluginFieldType::kINT64) {
         for (int32_t i = 0; i < f.length; ++i) {
             int64_t v;
             std::memcpy(&v, static_cast<char const*>(f.data) + sizeof(int64_t) * i, sizeof v);
             out->push_back(v);
         }
+#endif
     } else {
         return fieldError(f.name, std::string("has type ") + typeName(f.type) + ", expected kINT32 or kINT64");
     }

@@ -59,10 +59,12 @@ SelfRegistration gSelfRegistration;
 
 SORTPOOL_EXPORT void setLoggerFinder(void* finder) { setLoggerFinderAny(finder); }
 
+#if SORTPOOL_TRT_HEADERS_HAVE_V3
 SORTPOOL_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators) {
     withdrawSelfRegistration(kV3, kV2);
     return creatorList(&nbCreators);
 }
+#endif
 
 SORTPOOL_EXPORT nvinfer1::IPluginCreator* const* getPluginCreators(int32_t& nbCreators) {
     withdrawSelfRegistration(kV2, kV2);

@@ -5,6 +5,7 @@
 
 #include <exception>
 
+#if SORTPOOL_TRT_HEADERS_HAVE_V3
 namespace sortpool {
 namespace trt {
 
@@ -193,3 +194,4 @@ char const* SortedWeightedPoolPluginCreator::getPluginNamespace() const noexcept
 
 }  // namespace trt
 }  // namespace sortpool
+#endif

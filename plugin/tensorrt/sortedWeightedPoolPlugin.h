@@ -5,8 +5,10 @@
 
 #include <memory>
 
+#include "common/trtVersion.h"
 #include "sortedWeightedPoolShared.h"
 
+#if SORTPOOL_TRT_HEADERS_HAVE_V3  // IPluginV3 came with TensorRT 10
 namespace sortpool {
 namespace trt {
 
@@ -73,3 +75,4 @@ public:
 
 }  // namespace trt
 }  // namespace sortpool
+#endif

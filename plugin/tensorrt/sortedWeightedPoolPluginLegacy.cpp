@@ -124,9 +124,11 @@ bool SortedWeightedPoolPluginLegacyT<Abi>::supportsFormatCombination(int32_t pos
     if (inOut == nullptr || nbInputs != 1 || nbOutputs != 1 || pos < 0 || pos > 1) return false;
     DataType const types[2] = {inOut[0].type, pos == 1 ? inOut[1].type : inOut[0].type};
     TensorFormat const formats[2] = {inOut[0].format, pos == 1 ? inOut[1].format : inOut[0].format};
+#if SORTPOOL_TRT_HEADERS_HAVE_BF16  // (headers without it: isSupportedType refuses bfloat16 anyway)
     if (std::is_same<Abi, abi86::IPluginV2DynamicExt>::value && types[0] == DataType::kBF16 &&
         runtimeMajorVersion() < 9)
         return false;  // bfloat16 came with TensorRT 9
+#endif
     return supportsCombination(pos, types, formats, nbInputs, nbOutputs);
 }
 

@@ -3,6 +3,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <exception>
 
 namespace sortpool {
@@ -29,14 +30,19 @@ void reportShapeExprFailure() noexcept {
 }
 
 bool isSupportedType(DataType t) noexcept {
-    return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16;
+#if SORTPOOL_TRT_HEADERS_HAVE_BF16
+    if (t == DataType::kBF16) return true;
+#endif
+    return t == DataType::kFLOAT || t == DataType::kHALF;
 }
 
 bool toElementType(DataType t, ElementType* out) noexcept {
     switch (t) {
     case DataType::kFLOAT: *out = ElementType::kFloat32; return true;
     case DataType::kHALF: *out = ElementType::kFloat16; return true;
+#if SORTPOOL_TRT_HEADERS_HAVE_BF16
     case DataType::kBF16: *out = ElementType::kBFloat16; return true;
+#endif
     default: return false;
     }
 }
@@ -50,12 +56,20 @@ bool supportsCombination(int32_t pos, DataType const* types, nvinfer1::TensorFor
 }
 
 namespace {
-// The core's shape rule on TensorRT dims (-1 = not known yet), read in place (TensorRT 10's dims
-// are int64_t): no allocation unless it fails, since enqueue runs it.
+// Dims as the core's int64_t: TensorRT 10's in place, 8.6/9.x headers' 32-bit ones copied.
+int64_t const* dimsAsInt64(int64_t const* d, int32_t, int64_t*) noexcept { return d; }
+[[maybe_unused]] int64_t const* dimsAsInt64(int32_t const* d, int32_t n, int64_t* buffer) noexcept {
+    std::copy(d, d + n, buffer);
+    return buffer;
+}
+
+// The core's shape rule on TensorRT dims (-1 = not known yet): no allocation unless it fails,
+// since enqueue runs it.
 std::string inferFromDims(PoolConfig const& cfg, nvinfer1::Dims const& in, Shape4* y) {
     if (in.nbDims < 0 || in.nbDims > nvinfer1::Dims::MAX_DIMS)
         return std::string(kOpType) + ": input X has an invalid rank " + std::to_string(in.nbDims);
-    return infer_output_shape(cfg, in.d, static_cast<size_t>(in.nbDims), y);
+    int64_t buffer[nvinfer1::Dims::MAX_DIMS];
+    return infer_output_shape(cfg, dimsAsInt64(in.d, in.nbDims, buffer), static_cast<size_t>(in.nbDims), y);
 }
 }  // namespace
 

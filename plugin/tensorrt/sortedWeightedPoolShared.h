@@ -13,6 +13,7 @@
 #include "common/deviceWeights.h"
 #include "common/pluginErrors.h"
 #include "common/trtHost.h"
+#include "common/trtVersion.h"
 #include "sortedWeightedPoolFields.h"
 #include "sortedWeightedPoolKernel.h"
 

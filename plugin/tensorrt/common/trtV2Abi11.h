@@ -21,7 +21,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#define SORTPOOL_HAS_V2_ABI11 (NV_TENSORRT_MAJOR < 11)
+// Derived from TensorRT 10's classes: only a build with TensorRT 10 headers has it.
+#define SORTPOOL_HAS_V2_ABI11 (NV_TENSORRT_MAJOR == 10)
 
 #if SORTPOOL_HAS_V2_ABI11
 namespace sortpool {
