@@ -2,11 +2,12 @@
 """CPU training-step cost of the PyTorch layer, side by side with max pooling in one process.
 
 For each window and pool_range it times forward and forward+backward of ``SortedWeightedPool2d``
-and of ``torch.nn.functional.max_pool2d`` on the same input (the speed bar: k = 1 is max pooling,
-so the ratio says what sorting and weighting cost). Runs are interleaved (A B A B ...) so drift on
-a shared machine hits both alike; medians and ratios are printed, and --json writes them for
-docs/benchmarks.md. ``--sortpool-torch DIR`` imports ``sortpool_torch`` from DIR (for example an
-older checkout's ``export/``) to compare revisions: run the script once per tree, alternately.
+through both of its paths (``network``: the sorting network with its hand-written backward;
+``topk``: unfold + topk, the general path) and of ``torch.nn.functional.max_pool2d`` on the same
+input (the bar: k = 1 is max pooling). Runs are interleaved (A B C A B C ...) so drift on a shared
+machine hits all alike; medians and ratios to max_pool2d are printed. ``--memory`` also measures
+the peak resident memory of one training step per path, each in a fresh process. ``--json``
+writes everything for docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -14,16 +15,57 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-CASES = [  # (kernel, stride, pool_range)
-    (2, 2, 1),
-    (2, 2, 4),
-    (3, 2, 4),
-    (3, 2, 9),
+CASES = [  # (kernel, stride, padding, pool_range)
+    (2, 2, 0, 1),
+    (2, 2, 0, 2),
+    (2, 2, 0, 4),
+    (3, 2, 0, 4),
+    (3, 2, 0, 9),
+    (3, 2, 1, 4),
+    (3, 2, 1, 9),
 ]
+PATHS = ("network", "topk")
+
+
+def _setup(export_dir: str | None):
+    sys.path.insert(0, export_dir or str(Path(__file__).resolve().parent.parent / "export"))
+    import sortpool_torch
+    from sortpool_torch import functional
+
+    return sortpool_torch, functional
+
+
+def _use_path(functional, path: str) -> None:
+    functional.SORTING_NETWORK_MAX_CELLS = 64 if path == "network" else 0
+
+
+def _one_step(args) -> int:
+    """Child process for --memory: one training step of one case and path; prints peak RSS (KiB)."""
+    import resource
+
+    import torch
+
+    _, functional = _setup(args.sortpool_torch)
+    from sortpool_torch import SortedWeightedPool2d
+
+    torch.set_num_threads(args.threads)
+    kernel, stride, padding, k = (int(v) for v in args.one_step.split(","))
+    shape = tuple(int(v) for v in args.shape.split(","))
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if args.path == "max_pool2d":
+        y = torch.nn.functional.max_pool2d(x, kernel, stride, padding)
+    else:
+        _use_path(functional, args.path)
+        y = SortedWeightedPool2d(k, kernel, stride, padding)(x)
+    y.sum().backward()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+    return 0
 
 
 def main() -> int:
@@ -32,13 +74,18 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per variant (default %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default %(default)s)")
     parser.add_argument("--sortpool-torch", metavar="DIR", help="import sortpool_torch from DIR")
+    parser.add_argument("--memory", action="store_true", help="also the peak RSS of one training step per path")
     parser.add_argument("--json", metavar="FILE", help="write the medians here")
+    parser.add_argument("--one-step", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one_step:
+        return _one_step(args)
 
-    sys.path.insert(0, args.sortpool_torch or str(Path(__file__).resolve().parent.parent / "export"))
     import torch
     import torch.nn.functional as F
-    import sortpool_torch
+
+    sortpool_torch, functional = _setup(args.sortpool_torch)
     from sortpool_torch import SortedWeightedPool2d
 
     torch.set_num_threads(args.threads)
@@ -54,30 +101,54 @@ def main() -> int:
 
     rows = []
     print(f"sortpool_torch from {Path(sortpool_torch.__file__).parent}; input {list(shape)} float32, "
-          f"{args.threads} threads, {args.repeats} interleaved runs; medians in ms")
-    print(f"{'window':>8} {'k':>3} {'pass':>9} {'layer':>8} {'max_pool2d':>11} {'ratio':>6}")
-    for kernel, stride, k in CASES:
-        layer = SortedWeightedPool2d(k, kernel, stride)
+          f"{args.threads} threads, {args.repeats} interleaved runs; medians in ms (ratio to max_pool2d)")
+    print(f"{'window':>12} {'k':>3} {'pass':>8} {'network':>16} {'topk':>16} {'max_pool2d':>11}")
+    for kernel, stride, padding, k in CASES:
+        layer = SortedWeightedPool2d(k, kernel, stride, padding)
 
-        def pool(t, kernel=kernel, stride=stride):
-            return F.max_pool2d(t, kernel, stride)
+        def pool(t, kernel=kernel, stride=stride, padding=padding):
+            return F.max_pool2d(t, kernel, stride, padding)
 
+        def through(path):
+            def run(t):
+                _use_path(functional, path)
+                return layer(t)
+            return run
+
+        variants = {"network": through("network"), "topk": through("topk"), "max_pool2d": pool}
         for backward in (False, True):
-            for fn in (layer, pool):  # warm-up
+            for fn in variants.values():  # warm-up
                 timed(fn, backward)
-            times = {"layer": [], "max_pool2d": []}
+            times = {name: [] for name in variants}
             for _ in range(args.repeats):
-                times["layer"].append(timed(layer, backward))
-                times["max_pool2d"].append(timed(pool, backward))
+                for name, fn in variants.items():
+                    times[name].append(timed(fn, backward))
             med = {name: statistics.median(v) * 1e3 for name, v in times.items()}
-            row = dict(kernel=kernel, stride=stride, pool_range=k, backward=backward, layer_ms=med["layer"],
-                       max_pool2d_ms=med["max_pool2d"], ratio=med["layer"] / med["max_pool2d"])
+            row = dict(kernel=kernel, stride=stride, padding=padding, pool_range=k, backward=backward,
+                       **{f"{name}_ms": med[name] for name in variants},
+                       **{f"{path}_ratio": med[path] / med["max_pool2d"] for path in PATHS})
             rows.append(row)
-            print(f"{kernel}x{kernel}/s{stride} {k:>3} {'fwd+bwd' if backward else 'fwd':>9} "
-                  f"{row['layer_ms']:8.2f} {row['max_pool2d_ms']:11.2f} {row['ratio']:6.2f}")
+            print(f"{kernel}x{kernel}/s{stride}/p{padding} {k:>3} {'fwd+bwd' if backward else 'fwd':>8} "
+                  + " ".join(f"{med[p]:8.2f} ({row[p + '_ratio']:4.2f}x)" for p in PATHS)
+                  + f" {med['max_pool2d']:11.2f}")
+    memory = []
+    if args.memory:
+        print("peak RSS of one training step, MiB (fresh process each)")
+        for kernel, stride, padding, k in CASES:
+            entry = dict(kernel=kernel, stride=stride, padding=padding, pool_range=k)
+            for path in (*PATHS, "max_pool2d"):
+                out = subprocess.run([sys.executable, __file__, "--one-step", f"{kernel},{stride},{padding},{k}",
+                                      "--path", path, "--shape", args.shape, "--threads", str(args.threads)]
+                                     + (["--sortpool-torch", args.sortpool_torch] if args.sortpool_torch else []),
+                                     capture_output=True, text=True, check=True).stdout
+                entry[f"{path}_mib"] = int(out.strip().splitlines()[-1]) / 1024
+            memory.append(entry)
+            print(f"{kernel}x{kernel}/s{stride}/p{padding} {k:>3} " + " ".join(
+                f"{p} {entry[p + '_mib']:.0f}" for p in (*PATHS, "max_pool2d")))
     if args.json:
         Path(args.json).write_text(json.dumps(dict(machine=platform.platform(), torch=torch.__version__,
-                                                   shape=list(shape), threads=args.threads, rows=rows), indent=2))
+                                                   shape=list(shape), threads=args.threads, rows=rows,
+                                                   memory=memory), indent=2))
     return 0
 
 

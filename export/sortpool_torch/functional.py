@@ -1,8 +1,10 @@
 """The one PyTorch definition of the SortedWeightedPool math (see docs/operator.md).
 
-``sorted_weighted_pool2d`` is built from plain differentiable torch ops (pad, unfold, topk,
-where, sum), so it trains with autograd on CPU and CUDA and compiles without graph breaks under
-``torch.compile(fullgraph=True)``. The export custom op (``sortpool_torch._custom_op``) calls this
+``sorted_weighted_pool2d`` takes each window's top k values from a sorting network over the
+window's cells with a hand-written backward (``_sorting_network.py``: windows of up to 9 cells on
+the CPU) or from unfold + topk (larger windows, CUDA, torch.jit.trace), then weights and sums them
+in rank order with plain differentiable ops; it trains with autograd and compiles without graph
+breaks under ``torch.compile(fullgraph=True)``. The export custom op (``sortpool_torch._custom_op``) calls this
 same function for its eager implementation.
 """
 
@@ -14,6 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from sortpool.onnx_schema import pooled_extent as _contract_pooled_extent
+
+from ._sorting_network import TopKWindows
 
 __all__ = ["sorted_weighted_pool2d", "pooled_extent"]
 
@@ -36,6 +40,18 @@ def pooled_extent(size, kernel: int, stride: int, pad_head: int, pad_tail: int, 
     """The contract's output extent (:func:`sortpool.onnx_schema.pooled_extent`) on ints, SymInts
     or, under torch.jit.trace, 0-d tensors; the window must fit (callers check)."""
     return _contract_pooled_extent(size, kernel, stride, pad_head, pad_tail, ceil_mode, minimum=_min)
+
+
+# Windows of up to this many cells take the sorting network (_sorting_network.py); larger ones
+# unfold + topk. Chosen by benchmarks/bench_torch_layer.py (docs/benchmarks.md).
+SORTING_NETWORK_MAX_CELLS = 9
+
+
+def uses_sorting_network(cells: int, x: torch.Tensor) -> bool:
+    """Whether a window of ``cells`` cells goes through the sorting network for input ``x``: on
+    the CPU, where it was measured (a CUDA measurement waits for a GPU: tools/gpu_check.sh); never
+    under torch.jit.trace, which records unfold + topk and replays them at other shapes."""
+    return cells <= SORTING_NETWORK_MAX_CELLS and x.device.type == "cpu" and not torch.jit.is_tracing()
 
 
 def _real_rank_mask(
@@ -96,9 +112,12 @@ def sorted_weighted_pool2d(
     extra_w = _max((out_w - 1) * sw + kw - (w + pl + pr), 0)
     padded = pt or pl or pb or pr or ceil_mode
     xp = F.pad(x, (pl, pr + extra_w, pt, pb + extra_h), value=float("-inf")) if padded else x
-    windows = xp.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :out_h, :out_w]
-    values = windows.reshape(n, c, out_h, out_w, kh * kw)
-    top = values.topk(k, dim=-1, largest=True, sorted=True).values.to(acc_dtype)
+    if uses_sorting_network(kh * kw, x):
+        top = TopKWindows.apply(xp, (kh, kw), (sh, sw), out_h, out_w, k).to(acc_dtype)
+    else:
+        windows = xp.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :out_h, :out_w]
+        values = windows.reshape(n, c, out_h, out_w, kh * kw)
+        top = values.topk(k, dim=-1, largest=True, sorted=True).values.to(acc_dtype)
     if padded:
         mask = _real_rank_mask(out_h, out_w, h, w, (kh, kw), (sh, sw), (pt, pl), k, x.device)
         # Select before multiplying: a masked -inf times its weight would give a NaN gradient.
