@@ -6,7 +6,7 @@ through both of its paths (``network``: the sorting network with its hand-writte
 ``topk``: unfold + topk, the general path) and of ``torch.nn.functional.max_pool2d`` on the same
 input (the bar: k = 1 is max pooling). Runs are interleaved (A B C A B C ...) so drift on a shared
 machine hits all alike; medians and ratios to max_pool2d are printed. ``--memory`` also measures
-the peak resident memory of one training step per path, each in a fresh process. ``--json``
+the peak of the memory torch allocates in one training step per path, each in a fresh process. ``--json``
 writes everything for docs/benchmarks.md.
 """
 from __future__ import annotations
@@ -45,10 +45,11 @@ def _use_path(functional, path: str) -> None:
 
 
 def _one_step(args) -> int:
-    """Child process for --memory: one training step of one case and path; prints peak RSS (KiB)."""
-    import resource
-
+    """Child process for --memory: one training step of one case and path; prints the peak of the
+    memory torch allocated on the CPU during it, in bytes (the profiler's allocation events, summed
+    in time order)."""
     import torch
+    from torch.profiler import ProfilerActivity, profile
 
     _, functional = _setup(args.sortpool_torch)
     from sortpool_torch import SortedWeightedPool2d
@@ -57,14 +58,25 @@ def _one_step(args) -> int:
     kernel, stride, padding, k = (int(v) for v in args.one_step.split(","))
     shape = tuple(int(v) for v in args.shape.split(","))
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0), requires_grad=True)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if args.path == "max_pool2d":
-        y = torch.nn.functional.max_pool2d(x, kernel, stride, padding)
+        def step():
+            torch.nn.functional.max_pool2d(x, kernel, stride, padding).sum().backward()
     else:
         _use_path(functional, args.path)
-        y = SortedWeightedPool2d(k, kernel, stride, padding)(x)
-    y.sum().backward()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+        layer = SortedWeightedPool2d(k, kernel, stride, padding)
+
+        def step():
+            layer(x).sum().backward()
+    step()  # warm-up
+    x.grad = None
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = sorted((e for e in prof.events() if e.cpu_memory_usage), key=lambda e: e.time_range.start)
+    live = peak = 0
+    for e in events:  # self allocations (+) and frees (-) of each op, in order
+        live += e.self_cpu_memory_usage
+        peak = max(peak, live)
+    print(peak)
     return 0
 
 
@@ -74,7 +86,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per variant (default %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default %(default)s)")
     parser.add_argument("--sortpool-torch", metavar="DIR", help="import sortpool_torch from DIR")
-    parser.add_argument("--memory", action="store_true", help="also the peak RSS of one training step per path")
+    parser.add_argument("--memory", action="store_true", help="also the peak memory of one training step per path")
     parser.add_argument("--json", metavar="FILE", help="write the medians here")
     parser.add_argument("--one-step", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
@@ -133,7 +145,7 @@ def main() -> int:
                   + f" {med['max_pool2d']:11.2f}")
     memory = []
     if args.memory:
-        print("peak RSS of one training step, MiB (fresh process each)")
+        print("peak memory torch allocates in one training step, MiB (fresh process each)")
         for kernel, stride, padding, k in CASES:
             entry = dict(kernel=kernel, stride=stride, padding=padding, pool_range=k)
             for path in (*PATHS, "max_pool2d"):
@@ -141,7 +153,7 @@ def main() -> int:
                                       "--path", path, "--shape", args.shape, "--threads", str(args.threads)]
                                      + (["--sortpool-torch", args.sortpool_torch] if args.sortpool_torch else []),
                                      capture_output=True, text=True, check=True).stdout
-                entry[f"{path}_mib"] = int(out.strip().splitlines()[-1]) / 1024
+                entry[f"{path}_mib"] = int(out.strip().splitlines()[-1]) / (1 << 20)
             memory.append(entry)
             print(f"{kernel}x{kernel}/s{stride}/p{padding} {k:>3} " + " ".join(
                 f"{p} {entry[p + '_mib']:.0f}" for p in (*PATHS, "max_pool2d")))
