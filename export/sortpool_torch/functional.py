@@ -15,7 +15,7 @@ from typing import Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from sortpool.onnx_schema import pooled_extent as _contract_pooled_extent
+from sortpool.contract import pooled_extent as _contract_pooled_extent
 
 from ._sorting_network import TopKWindows
 

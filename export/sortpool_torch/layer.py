@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from sortpool.onnx_schema import MAX_WINDOW_CELLS, Naming, check_attributes, window_fits
+from sortpool.contract import MAX_WINDOW_CELLS, Naming, check_attributes, window_fits
 
 from .functional import pooled_extent, sorted_weighted_pool2d
 

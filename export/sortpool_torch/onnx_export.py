@@ -20,8 +20,9 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import torch
 
-from sortpool.onnx_schema import (OP_DOMAIN, OP_DOMAIN_VERSION, OP_TYPE, check_attributes, check_trt_plugin_attributes,
-                                  register_schema, set_plugin_version)
+from sortpool.contract import (OP_DOMAIN, OP_DOMAIN_VERSION, OP_TYPE, check_attributes, check_trt_plugin_attributes,
+                               set_plugin_version)
+from sortpool.onnx_schema import register_schema
 
 from . import _custom_op  # noqa: F401  (registers torch.ops.sortpool.sorted_weighted_pool)
 from .layer import SortedWeightedPool2d

@@ -6,7 +6,7 @@ The native libraries: ort_library_path() (ONNX Runtime custom op) and trt_plugin
 from __future__ import annotations
 
 from ._libs import ort_library_path, trt_plugin_path
-from .onnx_schema import OP_DOMAIN, OP_DOMAIN_VERSION, OP_TYPE
+from .contract import OP_DOMAIN, OP_DOMAIN_VERSION, OP_TYPE
 from .ort import make_ort_session, session_options
 
 __version__ = "0.1.0"

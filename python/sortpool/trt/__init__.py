@@ -10,7 +10,7 @@ numpy is the only requirement beyond TensorRT itself: no torch, no onnxruntime, 
 """
 from __future__ import annotations
 
-from ..onnx_schema import set_plugin_version
+from ..contract import set_plugin_version
 from .build import BuildOptions, BuildSummary, build_engine, choose_plugin_version, make_progress_monitor
 from .discovery import (BACKENDS, PLUGIN_NAME, PLUGIN_NAMESPACE, RUNTIME_MODULES, import_tensorrt, load_plugin,
                         make_logger, our_plugin_versions, plugin_creators, trt_major)

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 from ..errors import BackendFailure, BackendUnavailable, UserInputError
 from ..inputs import ProfileShapes, load_onnx
-from ..onnx_schema import set_plugin_version
+from ..contract import set_plugin_version
 from . import rtx as trt_rtx
 from .discovery import PLUGIN_NAME, _checked, import_tensorrt, load_plugin, make_logger, our_plugin_versions, trt_major
 
