@@ -28,29 +28,12 @@ from __future__ import annotations
 
 import threading
 
+from . import contract
 from .contract import (MAX_SPATIAL_EXTENT, MAX_STRIDE, MAX_WINDOW_CELLS, OP_DOMAIN, OP_DOMAIN_VERSION, OP_TYPE,
                        TRT_PLUGIN_VERSIONS, Naming, PoolAttributes, _pooled_axis, check_attributes,
                        check_trt_plugin_attributes, output_shape, pooled_extent, set_plugin_version, window_fits)
 
-__all__ = [
-    "OP_DOMAIN",
-    "OP_DOMAIN_VERSION",
-    "OP_TYPE",
-    "MAX_WINDOW_CELLS",
-    "MAX_STRIDE",
-    "MAX_SPATIAL_EXTENT",
-    "TRT_PLUGIN_VERSIONS",
-    "PoolAttributes",
-    "Naming",
-    "check_attributes",
-    "check_trt_plugin_attributes",
-    "pooled_extent",
-    "window_fits",
-    "output_shape",
-    "set_plugin_version",
-    "register_schema",
-    "is_registered",
-]
+__all__ = [*contract.__all__, "register_schema", "is_registered"]
 
 _SUPPORTED_TYPES = ("tensor(float)", "tensor(float16)", "tensor(bfloat16)")
 
