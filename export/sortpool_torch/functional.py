@@ -37,7 +37,7 @@ def _max(a, b):
 
 
 def pooled_extent(size, kernel: int, stride: int, pad_head: int, pad_tail: int, ceil_mode: bool):
-    """The contract's output extent (:func:`sortpool.onnx_schema.pooled_extent`) on ints, SymInts
+    """The contract's output extent (:func:`sortpool.contract.pooled_extent`) on ints, SymInts
     or, under torch.jit.trace, 0-d tensors; the window must fit (callers check)."""
     return _contract_pooled_extent(size, kernel, stride, pad_head, pad_tail, ceil_mode, minimum=_min)
 

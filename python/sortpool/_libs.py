@@ -9,6 +9,7 @@ _REPO_ROOT = _PACKAGE_DIR.parent.parent
 
 ORT_LIBRARY_NAME = "libsortpool_ort.so"
 TRT_PLUGIN_NAME = "libsortpool_trt_plugin.so"
+TRT_RTX_SONAME_NAME = "tensorrt_rtx/libtensorrt_rtx.so"  # plugin/tensorrt/rtx: TensorRT for RTX's parser needs it
 _INSTRUMENTED_BUILDS = {"sanitize", "fuzz"}  # tools/sanitize_and_fuzz.sh
 
 
@@ -45,6 +46,12 @@ def ort_library_path() -> str:
             f"sortpool: {ORT_LIBRARY_NAME} was not found (looked in: {', '.join(str(p) for p in paths)}); "
             "install the package with `pip install .` or build it with CMake")
     return found
+
+
+def trt_rtx_soname_path() -> str | None:
+    """Path of the library that answers TensorRT for RTX's ``dlopen("libtensorrt_rtx.so")``
+    (built beside the TensorRT plugin), or None. $SORTPOOL_TRT_RTX_SONAME overrides the search."""
+    return _first_existing(_candidates(TRT_RTX_SONAME_NAME, "plugin/tensorrt", "SORTPOOL_TRT_RTX_SONAME"))
 
 
 def trt_plugin_path() -> str | None:

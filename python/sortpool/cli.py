@@ -155,7 +155,7 @@ def _cmd_run(args) -> int:
     if backend == "ort" and _is_engine(args.model):
         raise UserInputError(f"{args.model} is a TensorRT engine: ONNX Runtime runs .onnx models")
     if backend in ("trt", "trt-rtx") and not _is_engine(args.model):
-        raise UserInputError(f"--backend trt runs an engine ({', '.join(ENGINE_SUFFIXES)}); build one with "
+        raise UserInputError(f"--backend {backend} runs an engine ({', '.join(ENGINE_SUFFIXES)}); build one with "
                              f"`sortpool build {args.model} -o MODEL.engine`")
     outputs, who = (_run_ort if backend == "ort" else _run_trt)(args.model, arrays, args)
     if args.out:

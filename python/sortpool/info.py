@@ -45,7 +45,9 @@ def _tensorrt_rtx(plugin_path) -> dict:
     import json
     import subprocess
 
-    if not any(importlib.util.find_spec(m) for m in ("tensorrt_rtx", "tensorrt_rtx_bindings")):
+    from .trt.rtx import MODULES
+
+    if not any(importlib.util.find_spec(m) for m in MODULES):
         return {"error": "not installed"}
     try:
         done = subprocess.run([sys.executable, "-c", _RTX_PROBE, plugin_path or ""], capture_output=True, text=True,

@@ -85,12 +85,19 @@ struct TrtLibrary {
     void* (*getLogger)() = nullptr;
 };
 
-constexpr char kRtxLibrary[] = "libtensorrt_rtx.so";
+char const* baseName(char const* path) {
+    char const* slash = std::strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+bool isRtxLibrary(char const* path) {
+    constexpr char kRtxLibrary[] = "libtensorrt_rtx.so";
+    return std::strncmp(baseName(path), kRtxLibrary, sizeof(kRtxLibrary) - 1) == 0;
+}
 
 int rank(char const* path) {
-    char const* base = std::strrchr(path, '/');
-    base = base ? base + 1 : path;
-    if (std::strncmp(base, kRtxLibrary, sizeof(kRtxLibrary) - 1) == 0) return 3;  // a builder, like libnvinfer
+    if (isRtxLibrary(path)) return 3;  // a builder, like libnvinfer
+    char const* base = baseName(path);
     if (std::strncmp(base, "libnvinfer", 10) != 0 || std::strstr(base, "plugin") != nullptr) return 0;
     if (std::strncmp(base, "libnvinfer.so", 13) == 0) return 3;
     if (std::strncmp(base, "libnvinfer_lean.so", 18) == 0) return 2;
@@ -128,8 +135,7 @@ TrtLibrary trtLibrary() noexcept {
     // major * 1000 + minor * 100 + patch (8601 for 8.6.1). A TensorRT 8/9 must be recognised as
     // such, or version "1" would be handed over with the headers' (10.x) vtable layout.
     lib.major = major ? major() : (lib.version >= 100000 ? lib.version / 10000 : lib.version / 1000);
-    char const* base = std::strrchr(best.second.c_str(), '/');
-    lib.rtx = std::strncmp(base ? base + 1 : best.second.c_str(), kRtxLibrary, sizeof(kRtxLibrary) - 1) == 0;
+    lib.rtx = isRtxLibrary(best.second.c_str());
     lib.handle = h;  // kept for the life of the process
     return lib;
 }

@@ -10,11 +10,11 @@ of a compute capability they were built for.
 from __future__ import annotations
 
 import ctypes
-import os
 import re
 import threading
 from typing import List, Optional, Sequence
 
+from .._libs import trt_rtx_soname_path
 from ..errors import BackendUnavailable, UserInputError
 
 MODULES = ("tensorrt_rtx", "tensorrt_rtx_bindings")
@@ -32,18 +32,6 @@ def is_rtx(trt) -> bool:
     return getattr(trt, "__name__", "").split(".")[0] in MODULES
 
 
-def soname_library_path() -> Optional[str]:
-    """The bundled library that answers to ``libtensorrt_rtx.so`` (plugin/tensorrt/rtx), or None."""
-    from .._libs import trt_plugin_path
-
-    plugin = trt_plugin_path()
-    candidates = [os.environ.get("SORTPOOL_TRT_RTX_SONAME", "")]
-    if plugin is not None:  # installed: sortpool/lib/tensorrt_rtx/; a build tree: plugin/tensorrt/rtx_soname/
-        folder = os.path.dirname(plugin)
-        candidates += [os.path.join(folder, "tensorrt_rtx", SONAME), os.path.join(folder, "rtx_soname", SONAME)]
-    return next((p for p in candidates if p and os.path.isfile(p)), None)
-
-
 def make_parser_find_library(trt) -> str:
     """Makes ``dlopen("libtensorrt_rtx.so")``, which TensorRT for RTX's parser calls when it imports
     a plugin node, find the TensorRT for RTX already loaded; returns how. The PyPI wheel ships
@@ -53,7 +41,7 @@ def make_parser_find_library(trt) -> str:
     with _soname_lock:
         if _soname_handle is not None:
             return _soname_handle._name
-        path = soname_library_path()
+        path = trt_rtx_soname_path()
         if path is None:
             raise BackendUnavailable(
                 f"{trt.__name__} {trt.__version__}: its ONNX parser needs {SONAME}, which this install lacks, and "
