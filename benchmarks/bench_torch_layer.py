@@ -2,7 +2,8 @@
 """CPU training-step cost of the PyTorch layer, side by side with max pooling in one process.
 
 For each window and pool_range it times forward and forward+backward of ``SortedWeightedPool2d``
-through both of its paths (``network``: the sorting network with its hand-written backward;
+through both of its paths (``kernels``: the project's CPU training kernels, plugin/training, with
+their hand-written backward;
 ``topk``: unfold + topk, the general path) and of ``torch.nn.functional.max_pool2d`` on the same
 input (the bar: k = 1 is max pooling). Runs are interleaved (A B C A B C ...) so drift on a shared
 machine hits all alike; medians and ratios to max_pool2d are printed. ``--memory`` also measures
@@ -29,7 +30,7 @@ CASES = [  # (kernel, stride, padding, pool_range)
     (3, 2, 1, 4),
     (3, 2, 1, 9),
 ]
-PATHS = ("network", "topk")
+PATHS = ("kernels", "topk")
 
 
 def _setup(export_dir: str | None):
@@ -41,7 +42,7 @@ def _setup(export_dir: str | None):
 
 
 def _use_path(functional, path: str) -> None:
-    functional.SORTING_NETWORK_MAX_CELLS = 64 if path == "network" else 0
+    functional.TRAINING_KERNELS_MAX_CELLS = 64 if path == "kernels" else 0
 
 
 def _one_step(args) -> int:
@@ -114,7 +115,7 @@ def main() -> int:
     rows = []
     print(f"sortpool_torch from {Path(sortpool_torch.__file__).parent}; input {list(shape)} float32, "
           f"{args.threads} threads, {args.repeats} interleaved runs; medians in ms (ratio to max_pool2d)")
-    print(f"{'window':>12} {'k':>3} {'pass':>8} {'network':>16} {'topk':>16} {'max_pool2d':>11}")
+    print(f"{'window':>12} {'k':>3} {'pass':>8} {'kernels':>16} {'topk':>16} {'max_pool2d':>11}")
     for kernel, stride, padding, k in CASES:
         layer = SortedWeightedPool2d(k, kernel, stride, padding)
 
@@ -127,7 +128,7 @@ def main() -> int:
                 return layer(t)
             return run
 
-        variants = {"network": through("network"), "topk": through("topk"), "max_pool2d": pool}
+        variants = {**{path: through(path) for path in PATHS}, "max_pool2d": pool}
         for backward in (False, True):
             for fn in variants.values():  # warm-up
                 timed(fn, backward)

@@ -1,8 +1,9 @@
 """The one PyTorch definition of the SortedWeightedPool math (see docs/operator.md).
 
-``sorted_weighted_pool2d`` takes each window's top k values from a sorting network over the
-window's cells with a hand-written backward (``_sorting_network.py``: windows of up to 9 cells on
-the CPU) or from unfold + topk (larger windows, CUDA, torch.jit.trace), then weights and sums them
+``sorted_weighted_pool2d`` takes each window's top k values from the project's CPU training
+kernels with their hand-written backward (``_training_kernels.py``: windows of up to
+``TRAINING_KERNELS_MAX_CELLS`` cells) or from unfold + topk (larger windows, CUDA,
+torch.jit.trace, a source tree without the kernels' library), then weights and sums them
 in rank order with plain differentiable ops; it trains with autograd and compiles without graph
 breaks under ``torch.compile(fullgraph=True)``. The export custom op (``sortpool_torch._custom_op``) calls this
 same function for its eager implementation.
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 
 from sortpool.contract import pooled_extent as _contract_pooled_extent
 
-from ._sorting_network import TopKWindows
+from . import _training_kernels
 
 __all__ = ["sorted_weighted_pool2d", "pooled_extent"]
 
@@ -42,16 +43,18 @@ def pooled_extent(size, kernel: int, stride: int, pad_head: int, pad_tail: int, 
     return _contract_pooled_extent(size, kernel, stride, pad_head, pad_tail, ceil_mode, minimum=_min)
 
 
-# Windows of up to this many cells take the sorting network (_sorting_network.py); larger ones
+# Windows of up to this many cells take the training kernels (_training_kernels.py); larger ones
 # unfold + topk. Chosen by benchmarks/bench_torch_layer.py (docs/benchmarks.md).
-SORTING_NETWORK_MAX_CELLS = 9
+TRAINING_KERNELS_MAX_CELLS = 64
 
 
-def uses_sorting_network(cells: int, x: torch.Tensor) -> bool:
-    """Whether a window of ``cells`` cells goes through the sorting network for input ``x``: on
-    the CPU, where it was measured (a CUDA measurement waits for a GPU: tools/gpu_check.sh); never
-    under torch.jit.trace, which records unfold + topk and replays them at other shapes."""
-    return cells <= SORTING_NETWORK_MAX_CELLS and x.device.type == "cpu" and not torch.jit.is_tracing()
+def uses_training_kernels(cells: int, x: torch.Tensor) -> bool:
+    """Whether a window of ``cells`` cells goes through the CPU training kernels for input ``x``:
+    on the CPU when the kernels' library is there (CUDA keeps unfold + topk until a GPU measures
+    the alternatives: tools/gpu_check.sh); never under torch.jit.trace, which records unfold +
+    topk and replays them at other shapes."""
+    return (cells <= TRAINING_KERNELS_MAX_CELLS and x.device.type == "cpu" and x.dtype in _training_kernels.DTYPES
+            and _training_kernels.AVAILABLE and not torch.jit.is_tracing())
 
 
 def _real_rank_mask(
@@ -106,18 +109,20 @@ def sorted_weighted_pool2d(
     if h == 0 or w == 0:
         return x.new_empty((n, c, 0 if h == 0 else out_h, 0 if w == 0 else out_w))
 
+    if uses_training_kernels(kh * kw, x):
+        # The same math in the project's kernels (windows clipped to the input), with their backward.
+        return _training_kernels.sorted_weighted_pool_training(
+            x, weights.to(acc_dtype), [kh, kw], [sh, sw], [pt, pl], out_h, out_w)
+
     # Padded cells (and the extra tail a ceil_mode window may need) are -inf, so they rank last;
     # the rank mask below then drops every rank beyond the window's real cells.
     extra_h = _max((out_h - 1) * sh + kh - (h + pt + pb), 0)
     extra_w = _max((out_w - 1) * sw + kw - (w + pl + pr), 0)
     padded = pt or pl or pb or pr or ceil_mode
     xp = F.pad(x, (pl, pr + extra_w, pt, pb + extra_h), value=float("-inf")) if padded else x
-    if uses_sorting_network(kh * kw, x):
-        top = TopKWindows.apply(xp, (kh, kw), (sh, sw), out_h, out_w, k).to(acc_dtype)
-    else:
-        windows = xp.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :out_h, :out_w]
-        values = windows.reshape(n, c, out_h, out_w, kh * kw)
-        top = values.topk(k, dim=-1, largest=True, sorted=True).values.to(acc_dtype)
+    windows = xp.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :out_h, :out_w]
+    values = windows.reshape(n, c, out_h, out_w, kh * kw)
+    top = values.topk(k, dim=-1, largest=True, sorted=True).values.to(acc_dtype)
     if padded:
         mask = _real_rank_mask(out_h, out_w, h, w, (kh, kw), (sh, sw), (pt, pl), k, x.device)
         # Select before multiplying: a masked -inf times its weight would give a NaN gradient.

@@ -9,6 +9,7 @@ _REPO_ROOT = _PACKAGE_DIR.parent.parent
 
 ORT_LIBRARY_NAME = "libsortpool_ort.so"
 TRT_PLUGIN_NAME = "libsortpool_trt_plugin.so"
+TRAINING_LIBRARY_NAME = "libsortpool_training.so"  # plugin/training: the PyTorch layer's CPU training kernels
 TRT_RTX_SONAME_NAME = "tensorrt_rtx/libtensorrt_rtx.so"  # plugin/tensorrt/rtx: TensorRT for RTX's parser needs it
 _INSTRUMENTED_BUILDS = {"sanitize", "fuzz"}  # tools/sanitize_and_fuzz.sh
 
@@ -58,3 +59,9 @@ def trt_plugin_path() -> str | None:
     """Path of the TensorRT plugin library (libsortpool_trt_plugin.so), or None when it was not built
     (it needs nvcc at build time). $SORTPOOL_TRT_PLUGIN overrides the search."""
     return _first_existing(_candidates(TRT_PLUGIN_NAME, "plugin/tensorrt", "SORTPOOL_TRT_PLUGIN"))
+
+
+def training_library_path() -> str | None:
+    """Path of the PyTorch layer's CPU training kernels (libsortpool_training.so), or None when they
+    were not built. $SORTPOOL_TRAINING_LIBRARY overrides the search."""
+    return _first_existing(_candidates(TRAINING_LIBRARY_NAME, "plugin/training", "SORTPOOL_TRAINING_LIBRARY"))

@@ -1,0 +1,252 @@
+"""The layer's CPU training path (sortpool_torch._training_kernels, plugin/training): the forward
+against unfold + topk, the backward's routing (ties, NaN, padding, per-channel weights) against an
+independent NumPy routing of each rank to its cell, the weights' gradients against a float64 sum,
+the custom ops' registrations (opcheck, gradcheck) and the C boundary's errors."""
+from __future__ import annotations
+
+import ctypes
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from sortpool_torch import SortedWeightedPool2d
+from sortpool_torch import _training_kernels as tk
+from sortpool_torch import functional as spf
+
+pytestmark = pytest.mark.skipif(not tk.AVAILABLE, reason="libsortpool_training.so not built")
+
+
+def _topk_path(monkeypatch):
+    monkeypatch.setattr(spf, "TRAINING_KERNELS_MAX_CELLS", 0)
+
+
+GEOMETRIES = [  # kernel, stride, padding (top, left, bottom, right), ceil_mode
+    ((2, 2), (2, 2), (0, 0, 0, 0), False),
+    ((2, 2), (1, 1), (1, 0, 0, 1), True),
+    ((3, 3), (2, 2), (1, 1, 1, 1), False),
+    ((3, 3), (2, 2), (0, 0, 0, 0), True),
+    ((3, 3), (1, 1), (0, 0, 0, 0), False),
+    ((2, 3), (1, 2), (0, 1, 1, 2), True),
+    ((3, 1), (3, 1), (2, 0, 0, 0), False),
+    ((4, 4), (3, 3), (1, 2, 3, 0), True),
+]
+IDS = [str(i) for i in range(len(GEOMETRIES))]
+
+
+def _layer(k, geometry, channels, g, dtype=torch.float32, normalize=True):
+    kernel, stride, padding, ceil_mode = geometry
+    layer = SortedWeightedPool2d(k, kernel, stride, padding, ceil_mode, channels=channels, normalize=normalize)
+    layer = layer.to(dtype)
+    with torch.no_grad():
+        layer.logits.copy_(torch.randn(layer.logits.shape, generator=g, dtype=torch.float64).to(dtype))
+    return layer
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=IDS)
+def test_forward_is_bit_equal_to_unfold_topk(geometry, dtype, monkeypatch):
+    kernel = geometry[0]
+    g = torch.Generator().manual_seed(hash(geometry) & 0xFFFF)
+    x = torch.randint(-3, 4, (2, 3, 11, 10), generator=g).to(dtype)  # many ties
+    x[0, 0, 1, 1], x[0, 1, 2, 3], x[1, 2, 4, 4], x[0, 2, 5, 5] = float("nan"), float("inf"), float("-inf"), -0.0
+    x[1, 0, 0, :] = float("-inf")
+    assert spf.uses_training_kernels(kernel[0] * kernel[1], x)
+    for k in range(1, kernel[0] * kernel[1] + 1):
+        layer = _layer(k, geometry, 3, g, dtype)
+        with torch.no_grad():
+            new = layer(x)
+            monkeypatch.setattr(spf, "TRAINING_KERNELS_MAX_CELLS", 0)
+            old = layer(x)
+            monkeypatch.undo()
+        assert new.dtype == old.dtype == dtype
+        assert torch.equal(new.isnan(), old.isnan()) and torch.equal(new.nan_to_num(), old.nan_to_num()), k
+
+
+def _reference_grads(x, weights, k, geometry, grad_out):
+    """Each window's real cells sorted largest first (NaN first, then the earlier cell of equal
+    ones); rank i < k sends weights[c, i] * grad_out to its cell and grad_out * value to weight i.
+    All in float64 from the float32/float64 inputs."""
+    (kh, kw), (sh, sw), (pt, pl, _, _), _ = geometry
+    n, c, h, w = x.shape
+    oh, ow = grad_out.shape[2:]
+    grad_x = np.zeros(x.shape, np.float64)
+    grad_w = np.zeros(weights.shape, np.float64)
+    for ni, ci, i, j in itertools.product(range(n), range(c), range(oh), range(ow)):
+        cells = [(r, q) for r in range(i * sh - pt, i * sh - pt + kh) for q in range(j * sw - pl, j * sw - pl + kw)
+                 if 0 <= r < h and 0 <= q < w]
+        vals = [float(x[ni, ci, r, q]) for r, q in cells]
+        order = sorted(range(len(cells)), key=lambda t: (0, 0, t) if np.isnan(vals[t]) else (1, -vals[t], t))
+        g = float(grad_out[ni, ci, i, j])
+        for rank, t in enumerate(order[:k]):
+            r, q = cells[t]
+            grad_x[ni, ci, r, q] += float(weights[ci, rank]) * g
+            grad_w[ci, rank] += g * vals[t]
+    return grad_x, grad_w
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=IDS)
+@pytest.mark.parametrize("ties", [False, True])
+def test_backward_routes_each_rank_to_one_cell(geometry, ties, dtype):
+    kernel, stride = geometry[0], geometry[1]
+    g = torch.Generator().manual_seed(7 + kernel[0] * 13 + stride[0] + ties)
+    shape = (2, 3, 9, 11)
+    x = (torch.randint(-2, 3, shape, generator=g) if ties else torch.randn(shape, generator=g, dtype=torch.float64))
+    x = x.to(dtype)
+    if not ties:
+        x[0, 1, 3, 3] = float("nan")
+    for k in sorted({1, 2, kernel[0] * kernel[1]}):
+        layer = _layer(k, geometry, 3, g, dtype, normalize=False)
+        xr = x.clone().requires_grad_()
+        y = layer(xr)
+        grad_out = torch.randn(y.shape, generator=g, dtype=torch.float64).to(dtype)
+        y.backward(grad_out)
+        want_x, want_w = _reference_grads(x.double().numpy(), layer.logits.detach().double().numpy(), k, geometry,
+                                          grad_out.double().numpy())
+        # float64: the same products, summed in another order; float32: each product rounded once
+        # (non-overlapping windows then equal the reference rounded), overlapping sums in float32.
+        tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=2e-6, atol=1e-6)
+        np.testing.assert_allclose(xr.grad.double().numpy(), want_x, equal_nan=True, **tol)
+        got_w = layer.logits.grad.double().numpy()
+        if not np.isnan(want_w).any():
+            np.testing.assert_allclose(got_w, want_w, rtol=1e-12 if dtype == torch.float64 else 1e-6, atol=1e-6)
+        else:  # a NaN cell's value reaches the weight gradients of the ranks it takes
+            assert np.array_equal(np.isnan(got_w), np.isnan(want_w))
+
+
+def test_ties_go_to_the_first_cell_of_the_window():
+    x = torch.tensor([[[[5.0, 5.0], [5.0, 1.0]]]], requires_grad=True)
+    layer = SortedWeightedPool2d(2, 2, normalize=False)
+    with torch.no_grad():
+        layer.logits.copy_(torch.tensor([10.0, 100.0]))
+    layer(x).backward()
+    assert x.grad.tolist() == [[[[10.0, 100.0], [0.0, 0.0]]]]
+
+
+def test_signed_zeros_are_equal_values_and_nan_ranks_first():
+    layer = SortedWeightedPool2d(3, 2, normalize=False)
+    with torch.no_grad():
+        layer.logits.copy_(torch.tensor([1.0, 10.0, 100.0]))
+    x = torch.tensor([[[[0.0, -0.0], [-0.0, -1.0]]]], requires_grad=True)
+    layer(x).backward()
+    assert x.grad.tolist() == [[[[1.0, 10.0], [100.0, 0.0]]]]  # +0 == -0: cell order decides
+    x = torch.tensor([[[[float("inf"), 2.0], [float("nan"), 3.0]]]], requires_grad=True)
+    y = layer(x)
+    y.backward()
+    assert y.isnan().all()
+    assert x.grad.tolist() == [[[[10.0, 0.0], [1.0, 100.0]]]]  # NaN first, then +inf, then 3
+
+
+def test_cells_not_kept_get_zero_even_for_an_infinite_gradient():
+    layer = SortedWeightedPool2d(1, 2, normalize=False)
+    x = torch.tensor([[[[1.0, 4.0], [2.0, 3.0]]]], requires_grad=True)
+    layer(x).backward(torch.tensor([[[[float("inf")]]]]))
+    assert x.grad.tolist() == [[[[0.0, float("inf")], [0.0, 0.0]]]]
+
+
+def test_window_gradient_sums_equal_the_topk_path_and_logit_gradients_agree(monkeypatch):
+    """Routing among equal values may differ from topk's, but each window hands out the same
+    gradients (compared as sorted lists, exactly); the logits' gradients agree to float32
+    rounding (the kernels sum them in float64, autograd in float32)."""
+    g = torch.Generator().manual_seed(11)
+    x = torch.randint(-2, 3, (4, 5, 12, 12), generator=g).float()
+    results = []
+    for old in (False, True):
+        if old:
+            _topk_path(monkeypatch)
+        layer = SortedWeightedPool2d(3, 2, 2, channels=5)
+        with torch.no_grad():
+            layer.logits.copy_(torch.randn(layer.logits.shape, generator=torch.Generator().manual_seed(3)))
+        xr = x.clone().requires_grad_()
+        (layer(xr) * torch.arange(1.0, 73.0).repeat(4 * 5 * 2)[: 4 * 5 * 36].reshape(4, 5, 6, 6)).sum().backward()
+        per_window = xr.grad.reshape(4, 5, 6, 2, 6, 2).permute(0, 1, 2, 4, 3, 5).reshape(4, 5, 6, 6, 4)
+        results.append((per_window.sort(-1).values, layer.logits.grad.clone()))
+    assert torch.equal(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-6, atol=1e-6)
+
+
+def test_gradcheck_with_padding_ceil_mode_and_per_channel_weights():
+    x = torch.randn(2, 3, 7, 6, dtype=torch.float64, requires_grad=True)
+    layer = SortedWeightedPool2d(4, 3, 2, 1, ceil_mode=True, channels=3).double()
+    assert torch.autograd.gradcheck(lambda t: layer(t), (x,))
+    w = torch.rand(3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda t, v: tk.sorted_weighted_pool_training(t, v, [2, 3], [1, 2], [1, 0], 7, 3), (x, w))
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_custom_ops_pass_torch_opcheck(per_channel):
+    x = torch.randn(2, 3, 8, 9, requires_grad=True)
+    w = torch.rand((3, 4) if per_channel else (4,), requires_grad=True)
+    torch.library.opcheck(tk.sorted_weighted_pool_training, (x, w, [3, 3], [2, 2], [1, 1], 4, 5))
+    torch.library.opcheck(tk.sorted_weighted_pool_training_backward,
+                          (x.detach(), w.detach(), torch.randn(2, 3, 4, 5), [3, 3], [2, 2], [1, 1]))
+
+
+def test_the_same_result_with_one_or_many_threads():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 4, 17, 15, generator=g, requires_grad=True)
+    layer = SortedWeightedPool2d(3, 3, 1, 1, channels=4)
+    outputs = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 5):
+            torch.set_num_threads(threads)
+            x.grad, layer.logits.grad = None, None
+            y = layer(x)
+            y.backward(torch.ones_like(y))
+            outputs.append((y.detach(), x.grad.clone(), layer.logits.grad.clone()))
+    finally:
+        torch.set_num_threads(before)
+    for other in outputs[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(outputs[0], other))
+
+
+def test_which_path():
+    x = torch.zeros(1, 1, 4, 4)
+    assert spf.uses_training_kernels(64, x)
+    assert not spf.uses_training_kernels(64, x.to(torch.int32))
+    assert not spf.uses_training_kernels(4, torch.zeros(1, 1, 4, 4, device="meta"))
+
+
+def test_without_the_library_the_layer_uses_unfold_topk(monkeypatch):
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    layer = SortedWeightedPool2d(2, 2)
+    want = layer(x)
+    monkeypatch.setattr(tk, "AVAILABLE", False)
+    assert not spf.uses_training_kernels(4, x)
+    torch.testing.assert_close(layer(x), want, rtol=0, atol=0)
+
+
+def test_bad_input_is_refused_with_a_message():
+    x = torch.randn(1, 2, 6, 6)
+    with pytest.raises(ValueError, match="weights must be"):
+        tk.sorted_weighted_pool_training(x, torch.rand(4, dtype=torch.float64), [2, 2], [2, 2], [0, 0], 3, 3)
+    with pytest.raises(ValueError, match="weights must be"):
+        tk.sorted_weighted_pool_training(x, torch.rand(3, 4), [2, 2], [2, 2], [0, 0], 3, 3)
+    with pytest.raises(ValueError, match="4-D CPU float"):
+        tk.sorted_weighted_pool_training(x.int(), torch.rand(4), [2, 2], [2, 2], [0, 0], 3, 3)
+    with pytest.raises(RuntimeError, match=r"k must be in \[1, kernel cells\]"):
+        tk.sorted_weighted_pool_training(x, torch.rand(5), [2, 2], [2, 2], [0, 0], 3, 3)
+    with pytest.raises(RuntimeError, match=r"pads must be in \[0, kernel\)"):
+        tk.sorted_weighted_pool_training(x, torch.rand(4), [2, 2], [2, 2], [2, 0], 3, 3)
+    with pytest.raises(RuntimeError, match="at most 64 cells"):
+        tk.sorted_weighted_pool_training(x, torch.rand(4), [9, 9], [2, 2], [0, 0], 3, 3)
+    with pytest.raises(ValueError, match="does not match"):
+        tk.sorted_weighted_pool_training_backward(x, torch.rand(4), torch.randn(1, 3, 3, 3), [2, 2], [2, 2], [0, 0])
+    # The C boundary itself: an unknown dtype code and a null problem.
+    assert tk._LIB.sortpool_training_forward(9, None, None, None, None, 1) == -1
+    assert b"unknown dtype code 9" in tk._LIB.sortpool_training_last_error()
+    assert tk._LIB.sortpool_training_forward(0, None, None, None, None, 1) == -1
+    assert b"problem is null" in tk._LIB.sortpool_training_last_error()
+
+
+def test_an_output_extent_past_the_input_reads_nothing_out_of_bounds():
+    """Windows are clipped to the input, so even an out_h / out_w the shape rule would not give
+    reads only real cells: the extra windows have no cells and sum to 0."""
+    x = torch.randn(1, 1, 4, 4)
+    y = tk.sorted_weighted_pool_training(x, torch.full((4,), 0.25), [2, 2], [2, 2], [0, 0], 5, 5)
+    assert torch.equal(y[..., 2:, :], torch.zeros(1, 1, 3, 5)) and torch.equal(y[..., :, 2:], torch.zeros(1, 1, 5, 3))
+    assert ctypes.sizeof(tk._Problem) == 14 * 8
