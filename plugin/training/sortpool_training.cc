@@ -341,7 +341,8 @@ std::string check_problem(int dtype, const SortpoolTrainingProblem* p, const voi
     constexpr int64_t kMaxExtent = sortpool::kMaxSpatialExtent;
     if (p->planes < 0 || p->in_h < 0 || p->in_w < 0 || p->in_h > kMaxExtent || p->in_w > kMaxExtent)
         return "planes and input extents must be non-negative, extents at most 2^31 - 1";
-    if (p->channels < 1 || p->planes % p->channels != 0) return "channels must be positive and divide planes";
+    if (p->planes > 0 && (p->channels < 1 || p->planes % p->channels != 0))
+        return "channels must be positive and divide planes";
     if (p->kernel_h < 1 || p->kernel_w < 1 || p->kernel_h > kMaxWindowCells || p->kernel_w > kMaxWindowCells ||
         p->kernel_h * p->kernel_w > kMaxWindowCells)
         return "kernel must be at least 1x1 and hold at most " + std::to_string(kMaxWindowCells) + " cells";
