@@ -24,7 +24,7 @@ import torch
 
 from sortpool import _libs
 
-__all__ = ["AVAILABLE", "DTYPES", "sorted_weighted_pool_training"]
+__all__ = ["AVAILABLE", "DTYPES", "pool", "sorted_weighted_pool_training", "sorted_weighted_pool_training_backward"]
 
 _DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}  # sortpool_training.h
 DTYPES = frozenset(_DTYPE_CODES)
@@ -80,12 +80,8 @@ def _check_inputs(op: str, x: torch.Tensor, weights: torch.Tensor) -> None:
                          f"{tuple(weights.shape)} for {x.shape[1]} channels")
 
 
-@torch.library.custom_op("sortpool::sorted_weighted_pool_training", mutates_args=())
-def sorted_weighted_pool_training(x: torch.Tensor, weights: torch.Tensor, kernel: List[int], strides: List[int],
-                                  pads: List[int], out_h: int, out_w: int) -> torch.Tensor:
-    """y (N, C, out_h, out_w) in x's dtype for x (N, C, H, W) on the CPU and weights (k,) or
-    (C, k) in the accumulation type (float64 for float64 x, else float32). ``pads`` is (top,
-    left); the far-side pads and ceil_mode are already in out_h / out_w."""
+def _forward(x: torch.Tensor, weights: torch.Tensor, kernel: List[int], strides: List[int], pads: List[int],
+             out_h: int, out_w: int) -> torch.Tensor:
     _check_inputs("sortpool::sorted_weighted_pool_training", x, weights)
     x, weights = x.contiguous(), weights.contiguous()
     y = x.new_empty((x.shape[0], x.shape[1], out_h, out_w))
@@ -95,18 +91,8 @@ def sorted_weighted_pool_training(x: torch.Tensor, weights: torch.Tensor, kernel
     return y
 
 
-@sorted_weighted_pool_training.register_fake
-def _(x, weights, kernel, strides, pads, out_h, out_w):
-    return x.new_empty((x.shape[0], x.shape[1], out_h, out_w))
-
-
-@torch.library.custom_op("sortpool::sorted_weighted_pool_training_backward", mutates_args=())
-def sorted_weighted_pool_training_backward(x: torch.Tensor, weights: torch.Tensor, grad_y: torch.Tensor,
-                                           kernel: List[int], strides: List[int],
-                                           pads: List[int]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(grad_x, grad_weights) from grad_y in the accumulation type: grad_x (N, C, H, W) in the
-    accumulation type, each kept rank's grad_y * weight added to its cell; grad_weights shaped like
-    weights, summed in float64."""
+def _backward(x: torch.Tensor, weights: torch.Tensor, grad_y: torch.Tensor, kernel: List[int], strides: List[int],
+              pads: List[int]) -> Tuple[torch.Tensor, torch.Tensor]:
     op = "sortpool::sorted_weighted_pool_training_backward"
     _check_inputs(op, x, weights)
     n, c, _, _ = x.shape
@@ -123,6 +109,32 @@ def sorted_weighted_pool_training_backward(x: torch.Tensor, weights: torch.Tenso
     return grad_x, grad_weights.to(weights.dtype)
 
 
+# The same two functions as torch custom ops, which torch.compile and torch.export see as opaque
+# nodes (the eager layer calls them through the lighter autograd.Function below).
+@torch.library.custom_op("sortpool::sorted_weighted_pool_training", mutates_args=())
+def sorted_weighted_pool_training(x: torch.Tensor, weights: torch.Tensor, kernel: List[int], strides: List[int],
+                                  pads: List[int], out_h: int, out_w: int) -> torch.Tensor:
+    """y (N, C, out_h, out_w) in x's dtype for x (N, C, H, W) on the CPU and weights (k,) or
+    (C, k) in the accumulation type (float64 for float64 x, else float32). ``pads`` is (top,
+    left); the far-side pads and ceil_mode are already in out_h / out_w."""
+    return _forward(x, weights, kernel, strides, pads, out_h, out_w)
+
+
+@sorted_weighted_pool_training.register_fake
+def _(x, weights, kernel, strides, pads, out_h, out_w):
+    return x.new_empty((x.shape[0], x.shape[1], out_h, out_w))
+
+
+@torch.library.custom_op("sortpool::sorted_weighted_pool_training_backward", mutates_args=())
+def sorted_weighted_pool_training_backward(x: torch.Tensor, weights: torch.Tensor, grad_y: torch.Tensor,
+                                           kernel: List[int], strides: List[int],
+                                           pads: List[int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(grad_x, grad_weights) from grad_y in the accumulation type: grad_x (N, C, H, W) in the
+    accumulation type, each kept rank's grad_y * weight added to its cell; grad_weights shaped like
+    weights, summed in float64."""
+    return _backward(x, weights, grad_y, kernel, strides, pads)
+
+
 @sorted_weighted_pool_training_backward.register_fake
 def _(x, weights, grad_y, kernel, strides, pads):
     return x.new_empty(x.shape, dtype=weights.dtype), torch.empty_like(weights)
@@ -134,10 +146,36 @@ def _setup_context(ctx, inputs, output):
     ctx.geometry = (kernel, strides, pads)
 
 
-def _backward(ctx, grad_y):
+def _op_backward(ctx, grad_y):
     x, weights = ctx.saved_tensors
     grad_x, grad_weights = sorted_weighted_pool_training_backward(x, weights, grad_y.to(weights.dtype), *ctx.geometry)
     return grad_x.to(x.dtype), grad_weights, None, None, None, None, None
 
 
-sorted_weighted_pool_training.register_autograd(_backward, setup_context=_setup_context)
+sorted_weighted_pool_training.register_autograd(_op_backward, setup_context=_setup_context)
+
+
+class _Eager(torch.autograd.Function):
+    """The custom op's eager form: the same kernels with about a tenth of the custom-op dispatch
+    cost per call (it counts for small inputs)."""
+
+    @staticmethod
+    def forward(ctx, x, weights, kernel, strides, pads, out_h, out_w):
+        ctx.save_for_backward(x, weights)
+        ctx.geometry = (kernel, strides, pads)
+        return _forward(x, weights, kernel, strides, pads, out_h, out_w)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, weights = ctx.saved_tensors
+        grad_x, grad_weights = _backward(x, weights, grad_y.to(weights.dtype), *ctx.geometry)
+        return grad_x.to(x.dtype), grad_weights, None, None, None, None, None
+
+
+def pool(x: torch.Tensor, weights: torch.Tensor, kernel: List[int], strides: List[int], pads: List[int], out_h: int,
+         out_w: int) -> torch.Tensor:
+    """The layer's CPU training path: :func:`sorted_weighted_pool_training`, as a custom op under
+    torch.compile and through an autograd.Function in eager mode."""
+    if torch.compiler.is_compiling():
+        return sorted_weighted_pool_training(x, weights, kernel, strides, pads, out_h, out_w)
+    return _Eager.apply(x, weights, kernel, strides, pads, out_h, out_w)

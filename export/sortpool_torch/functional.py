@@ -111,7 +111,7 @@ def sorted_weighted_pool2d(
 
     if uses_training_kernels(kh * kw, x):
         # The same math in the project's kernels (windows clipped to the input), with their backward.
-        return _training_kernels.sorted_weighted_pool_training(
+        return _training_kernels.pool(
             x, weights.to(acc_dtype), [kh, kw], [sh, sw], [pt, pl], out_h, out_w)
 
     # Padded cells (and the extra tail a ceil_mode window may need) are -inf, so they rank last;
