@@ -87,6 +87,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per variant (default %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default %(default)s)")
     parser.add_argument("--sortpool-torch", metavar="DIR", help="import sortpool_torch from DIR")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: the layer's CUDA path (unfold + topk; the "
+                        "training kernels are CPU-only) against max_pool2d (tools/gpu_check.sh)")
     parser.add_argument("--memory", action="store_true", help="also the peak memory of one training step per path")
     parser.add_argument("--json", metavar="FILE", help="write the medians here")
     parser.add_argument("--one-step", help=argparse.SUPPRESS)
@@ -103,21 +105,25 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     shape = tuple(int(v) for v in args.shape.split(","))
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(args.device).requires_grad_()
+    paths = PATHS if args.device == "cpu" else ("topk",)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 
     def timed(fn, backward: bool) -> float:
+        sync()
         t0 = time.perf_counter()
         y = fn(x)
         if backward:
             y.sum().backward()
+        sync()
         return time.perf_counter() - t0
 
     rows = []
     print(f"sortpool_torch from {Path(sortpool_torch.__file__).parent}; input {list(shape)} float32, "
           f"{args.threads} threads, {args.repeats} interleaved runs; medians in ms (ratio to max_pool2d)")
-    print(f"{'window':>12} {'k':>3} {'pass':>8} {'kernels':>16} {'topk':>16} {'max_pool2d':>11}")
+    print(f"{'window':>12} {'k':>3} {'pass':>8} " + " ".join(f"{p:>16}" for p in paths) + f" {'max_pool2d':>11}")
     for kernel, stride, padding, k in CASES:
-        layer = SortedWeightedPool2d(k, kernel, stride, padding)
+        layer = SortedWeightedPool2d(k, kernel, stride, padding).to(args.device)
 
         def pool(t, kernel=kernel, stride=stride, padding=padding):
             return F.max_pool2d(t, kernel, stride, padding)
@@ -128,7 +134,7 @@ def main() -> int:
                 return layer(t)
             return run
 
-        variants = {**{path: through(path) for path in PATHS}, "max_pool2d": pool}
+        variants = {**{path: through(path) for path in paths}, "max_pool2d": pool}
         for backward in (False, True):
             for fn in variants.values():  # warm-up
                 timed(fn, backward)
@@ -139,13 +145,13 @@ def main() -> int:
             med = {name: statistics.median(v) * 1e3 for name, v in times.items()}
             row = dict(kernel=kernel, stride=stride, padding=padding, pool_range=k, backward=backward,
                        **{f"{name}_ms": med[name] for name in variants},
-                       **{f"{path}_ratio": med[path] / med["max_pool2d"] for path in PATHS})
+                       **{f"{path}_ratio": med[path] / med["max_pool2d"] for path in paths})
             rows.append(row)
             print(f"{kernel}x{kernel}/s{stride}/p{padding} {k:>3} {'fwd+bwd' if backward else 'fwd':>8} "
-                  + " ".join(f"{med[p]:8.2f} ({row[p + '_ratio']:4.2f}x)" for p in PATHS)
+                  + " ".join(f"{med[p]:8.2f} ({row[p + '_ratio']:4.2f}x)" for p in paths)
                   + f" {med['max_pool2d']:11.2f}")
     memory = []
-    if args.memory:
+    if args.memory and args.device == "cpu":
         print("peak memory torch allocates in one training step, MiB (fresh process each)")
         for kernel, stride, padding, k in CASES:
             entry = dict(kernel=kernel, stride=stride, padding=padding, pool_range=k)
@@ -159,7 +165,7 @@ def main() -> int:
             print(f"{kernel}x{kernel}/s{stride}/p{padding} {k:>3} " + " ".join(
                 f"{p} {entry[p + '_mib']:.0f}" for p in (*PATHS, "max_pool2d")))
     if args.json:
-        Path(args.json).write_text(json.dumps(dict(machine=platform.platform(), torch=torch.__version__,
+        Path(args.json).write_text(json.dumps(dict(machine=platform.platform(), torch=torch.__version__, device=args.device,
                                                    shape=list(shape), threads=args.threads, rows=rows,
                                                    memory=memory), indent=2))
     return 0

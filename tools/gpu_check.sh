@@ -120,6 +120,9 @@ if python3 -c "import torch, pytest; assert torch.cuda.is_available()" >/dev/nul
   if PYTHONPATH=$ROOT/python:$ROOT/export timeout 240 python3 -m pytest -q -p no:cacheprovider tests/torch/test_cuda.py \
       tests/torch/test_autograd.py -k "cuda" >>"$LOG" 2>&1; then status_torch=ok; else status_torch="FAIL (see $LOG)"; fi
   tail -3 "$LOG"
+  echo "== PyTorch layer's training step on CUDA against max_pool2d (benchmarks/bench_torch_layer.py --device cuda)"
+  PYTHONPATH=$ROOT/python:$ROOT/export timeout 240 python3 "$ROOT/benchmarks/bench_torch_layer.py" --device cuda \
+    --repeats 25 2>&1 | tee -a "$LOG" | tail -16
 fi
 
 echo "== deployment tooling end to end (tools/gpu_check_tooling.sh: needs the full tensorrt package)"
