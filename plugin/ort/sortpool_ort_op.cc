@@ -17,15 +17,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
-#if defined(__SSE__) || defined(__x86_64__)
-#include <xmmintrin.h>  // _mm_getcsr / _mm_setcsr
-#endif
-
 #include "sortpool_core.h"
 #include "sortpool_ort_attributes.h"
+#include "sortpool_ort_rows.h"
 
 #if defined(_WIN32)
 #define SORTPOOL_ORT_EXPORT __declspec(dllexport)
@@ -41,144 +39,33 @@ namespace {
 // newer version keeps the library loadable by every runtime that has what it uses.
 constexpr uint32_t kMinOrtApiVersion = 17;
 
+// float16 tensors reach the rows as their bits (Ort::Float16_t holds exactly one uint16_t).
 template <typename T>
-struct Element;
-template <>
-struct Element<float> {
-    static float load(float v) { return v; }
-    static float store(float v) { return v; }
+struct Storage {
+    using type = T;
 };
 template <>
-struct Element<Ort::Float16_t> {
-    static float load(Ort::Float16_t v) { return half_bits_to_float(v.val); }
-    static Ort::Float16_t store(float v) { return Ort::Float16_t::FromBits(float_to_half_bits(v)); }
+struct Storage<Ort::Float16_t> {
+    using type = uint16_t;
+};
+static_assert(sizeof(Ort::Float16_t) == sizeof(uint16_t), "Ort::Float16_t is the binary16 bits");
+
+template <typename S>
+struct TaskCall {
+    const PoolJob<S>* job;
+    void (*task)(const PoolJob<S>&, size_t);
 };
 
-// A row's interior columns for a window size fixed at compile time (pool_interior_columns).
-template <typename T>
-using InteriorFn = void (*)(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, T*);
-
-// Work shared by the thread-pool tasks of one Compute call.
-template <typename T>
-struct PoolJob {
-    const T* x = nullptr;
-    T* y = nullptr;
-    Shape4 in, out;
-    const PoolConfig* cfg = nullptr;
-    int64_t rows_per_task = 1;  // output rows handled by one task
-    int64_t tasks_per_plane = 1;
-    InteriorFn<T> interior = nullptr;
-};
-
-template <int KW, typename T, int N, int... Is>
-inline void gather_window(float (&v)[N], const T* const* rows, int64_t col, std::integer_sequence<int, Is...>) {
-    ((v[Is] = Element<T>::load(rows[Is / KW][col + Is % KW])), ...);
-}
-
-// Output columns [begin, end) of one row whose windows lie wholly inside the input, for a window
-// size known at compile time (SW = 0: stride read at run time). The loop body is branch-free, so
-// the compiler vectorises it across columns.
-template <int KH, int KW, int K, int SW, typename T>
-void pool_interior_columns(const T* x, int64_t in_w, int64_t h0, int64_t stride_w_runtime, int64_t pad_left,
-                           int64_t begin, int64_t end, const float* weights, T* y_row) {
-    const int64_t sw = SW ? SW : stride_w_runtime;
-    const T* rows[KH];
-    for (int r = 0; r < KH; ++r) rows[r] = x + (h0 + r) * in_w - pad_left;
-    float w[K];
-    for (int i = 0; i < K; ++i) w[i] = weights[i];
-    for (int64_t ow = begin; ow < end; ++ow) {
-        float v[KH * KW];
-        gather_window<KW>(v, rows, ow * sw, std::make_integer_sequence<int, KH * KW>{});
-        y_row[ow] = Element<T>::store(weighted_top_k_fixed<KH * KW, K>(v, w));
-    }
-}
-
-
-template <int KH, int KW, int SW, typename T, int... Ks>
-InteriorFn<T> pick_k(int64_t k, std::integer_sequence<int, Ks...>) {
-    InteriorFn<T> fn = nullptr;
-    ((k == Ks + 1 ? (fn = &pool_interior_columns<KH, KW, Ks + 1, SW, T>, 0) : 0), ...);
-    return fn;
-}
-
-// The compile-time fast path for the windows people use most (2x2 and 3x3), or nullptr.
-template <typename T>
-InteriorFn<T> interior_fn(const PoolGeometry& g) {
-    if (g.kernel_h == 2 && g.kernel_w == 2)
-        return g.stride_w == 2 ? pick_k<2, 2, 2, T>(g.pool_range, std::make_integer_sequence<int, 4>{})
-                               : pick_k<2, 2, 0, T>(g.pool_range, std::make_integer_sequence<int, 4>{});
-    if (g.kernel_h == 3 && g.kernel_w == 3)
-        return g.stride_w == 2 ? pick_k<3, 3, 2, T>(g.pool_range, std::make_integer_sequence<int, 9>{})
-                               : pick_k<3, 3, 0, T>(g.pool_range, std::make_integer_sequence<int, 9>{});
-    return nullptr;
-}
-
-template <int MaxCells, typename T>
-void pool_rows(const PoolJob<T>& job, int64_t plane, int64_t row_begin, int64_t row_end) {
-    const PoolGeometry& g = job.cfg->geometry;
-    const int64_t c = plane % job.in.c;
-    const float* weights = job.cfg->weights.data() + c * job.cfg->channel_weight_stride();
-    const T* x = job.x + plane * job.in.h * job.in.w;
-    T* y = job.y + plane * job.out.h * job.out.w;
-    const int64_t in_h = job.in.h, in_w = job.in.w, out_w = job.out.w;
-    const auto load = [x, in_w](int64_t h, int64_t w) { return Element<T>::load(x[h * in_w + w]); };
-    const auto generic = [&](int64_t oh, int64_t ow) {
-        y[oh * out_w + ow] = Element<T>::store(pool_window<MaxCells>(load, in_h, in_w, g, oh, ow, weights));
-    };
-    // Columns whose windows need no clipping go to the fast path.
-    const IndexRange cols = unclipped_windows(in_w, g.kernel_w, g.stride_w, g.pad_left, out_w);
-    const int64_t col_begin = cols.begin, col_end = cols.end;
-    const InteriorFn<T> interior = job.interior;
-    for (int64_t oh = row_begin; oh < row_end; ++oh) {
-        const int64_t h0 = oh * g.stride_h - g.pad_top;
-        if (interior == nullptr || h0 < 0 || h0 + g.kernel_h > in_h) {
-            for (int64_t ow = 0; ow < out_w; ++ow) generic(oh, ow);
-            continue;
-        }
-        for (int64_t ow = 0; ow < col_begin; ++ow) generic(oh, ow);
-        interior(x, in_w, h0, g.stride_w, g.pad_left, col_begin, col_end, weights, y + oh * out_w);
-        for (int64_t ow = col_end; ow < out_w; ++ow) generic(oh, ow);
-    }
-}
-
-// The contract's arithmetic is IEEE's, subnormals included, and float16 inputs are converted
-// exactly. ONNX Runtime sets denormals-are-zero and flush-to-zero on its pool threads when a
-// session asks for it (session.set_denormal_as_zero), which would zero float16 subnormals in the
-// conversion and flush tiny float32 values, so each task runs with both off and then restores the
-// thread's mode (two MXCSR accesses per task of many rows).
-class IeeeSubnormalsScope {
-   public:
-#if defined(__SSE__) || defined(__x86_64__)
-    IeeeSubnormalsScope() : saved_(_mm_getcsr()) {
-        if (saved_ & kFlushBits) _mm_setcsr(saved_ & ~kFlushBits);
-    }
-    ~IeeeSubnormalsScope() {
-        if (saved_ & kFlushBits) _mm_setcsr(saved_);
-    }
-
-   private:
-    static constexpr unsigned int kFlushBits = 0x8040u;  // FTZ (bit 15) and DAZ (bit 6)
-    const unsigned int saved_;
-#endif
-};
-
-template <typename T>
+template <typename S>
 void run_task(void* user_data, size_t task) {
-    const IeeeSubnormalsScope ieee;
-    const auto& job = *static_cast<const PoolJob<T>*>(user_data);
-    const int64_t plane = static_cast<int64_t>(task) / job.tasks_per_plane;
-    const int64_t row_begin = (static_cast<int64_t>(task) % job.tasks_per_plane) * job.rows_per_task;
-    const int64_t row_end = std::min(job.out.h, row_begin + job.rows_per_task);
-    // The generic window buffer is sized for the window so that small ones stay in registers.
-    const int64_t cells = job.cfg->geometry.kernel_h * job.cfg->geometry.kernel_w;
-    if (cells <= 4)
-        pool_rows<4>(job, plane, row_begin, row_end);
-    else if (cells <= 9)
-        pool_rows<9>(job, plane, row_begin, row_end);
-    else if (cells <= 16)
-        pool_rows<16>(job, plane, row_begin, row_end);
-    else
-        pool_rows<kMaxWindowCells>(job, plane, row_begin, row_end);
+    const auto& call = *static_cast<const TaskCall<S>*>(user_data);
+    call.task(*call.job, task);
+}
+
+template <typename S>
+void (*path_task(const CpuPath& path))(const PoolJob<S>&, size_t) {
+    if constexpr (std::is_same_v<S, float>) return path.float_task;
+    else return path.half_task;
 }
 
 PoolConfig config_or_throw(const RawAttributes& raw) {
@@ -191,7 +78,7 @@ PoolConfig config_or_throw(const RawAttributes& raw) {
 template <typename T>
 struct SortedWeightedPoolKernel {
     SortedWeightedPoolKernel(const OrtApi* api, const OrtKernelInfo* info)
-        : config_(config_or_throw(read_attributes(*api, info))), interior_(interior_fn<T>(config_.geometry)) {}
+        : config_(config_or_throw(read_attributes(*api, info))), path_(chosen_cpu_path(nullptr)) {}
 
 
     Ort::Status Compute(OrtKernelContext* context, const Ort::Custom::Tensor<T>& X, Ort::Custom::Tensor<T>& Y) {
@@ -203,13 +90,13 @@ struct SortedWeightedPoolKernel {
             const int64_t planes = out.n * out.c;
             if (planes == 0 || out.h == 0 || out.w == 0) return Ort::Status(nullptr);
 
-            PoolJob<T> job;
-            job.x = X.Data();
-            job.y = y;
+            using S = typename Storage<T>::type;
+            PoolJob<S> job;
+            job.x = reinterpret_cast<const S*>(X.Data());
+            job.y = reinterpret_cast<S*>(y);
             job.in = {out.n, out.c, X.Shape()[2], X.Shape()[3]};
             job.out = out;
             job.cfg = &config_;
-            job.interior = interior_;
             // Tasks of about kOutputsPerTask outputs: enough of them to balance the pool's
             // threads, few enough that scheduling stays negligible next to the work.
             constexpr int64_t kOutputsPerTask = 16384;
@@ -217,7 +104,8 @@ struct SortedWeightedPoolKernel {
             job.rows_per_task = rows;
             job.tasks_per_plane = (out.h + rows - 1) / rows;
             const auto total = static_cast<size_t>(planes * job.tasks_per_plane);
-            Ort::KernelContext(context).ParallelFor(&run_task<T>, total, 0, &job);
+            TaskCall<S> call{&job, path_task<S>(path_)};
+            Ort::KernelContext(context).ParallelFor(&run_task<S>, total, 0, &call);
             return Ort::Status(nullptr);
         } catch (const Ort::Exception& e) {
             return Ort::Status(e);
@@ -227,7 +115,7 @@ struct SortedWeightedPoolKernel {
     }
 
     PoolConfig config_;
-    InteriorFn<T> interior_;  // the fixed-size fast path for this geometry, or nullptr
+    const CpuPath& path_;  // the build of the rows this CPU runs (sortpool_ort_rows.h)
 };
 
 std::string fresh_symbol() {
@@ -347,6 +235,9 @@ extern "C" SORTPOOL_ORT_EXPORT OrtStatus* ORT_API_CALL RegisterCustomOps(OrtSess
         return api_base->GetApi(1)->CreateStatus(ORT_FAIL, msg.c_str());
     }
     try {
+        std::string path_error;
+        chosen_cpu_path(&path_error);
+        if (!path_error.empty()) return api->CreateStatus(ORT_INVALID_ARGUMENT, path_error.c_str());
         // The C++ API's global is written once, not on every registration while other sessions
         // may be reading it.
         static std::once_flag api_once;
@@ -370,4 +261,21 @@ extern "C" SORTPOOL_ORT_EXPORT OrtStatus* ORT_API_CALL RegisterCustomOps(OrtSess
     } catch (const std::exception& e) {
         return api->CreateStatus(ORT_FAIL, e.what());
     }
+}
+
+// Which build of the rows this process runs (sortpool_ort_rows.h), for `sortpool info`; callable
+// without ONNX Runtime.
+extern "C" SORTPOOL_ORT_EXPORT const char* SortpoolOrtCpuPath(void) {
+    return sortpool::ort::chosen_cpu_path(nullptr).name;
+}
+
+// The builds this CPU can run, comma-separated.
+extern "C" SORTPOOL_ORT_EXPORT const char* SortpoolOrtSupportedCpuPaths(void) {
+    static const std::string names = [] {
+        std::string joined;
+        for (const sortpool::ort::CpuPath* path : sortpool::ort::cpu_paths())
+            if (path->supported()) joined += std::string(joined.empty() ? "" : ",") + path->name;
+        return joined;
+    }();
+    return names.c_str();
 }

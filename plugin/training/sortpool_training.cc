@@ -200,9 +200,7 @@ inline int64_t rank_key(double v) {
 template <typename Key>
 inline int rank_of(const Key* keys, int n, int c) {
     int rank = 0;
-#pragma GCC unroll 64
     for (int j = 0; j < c; ++j) rank += keys[j] >= keys[c];
-#pragma GCC unroll 64
     for (int j = c + 1; j < n; ++j) rank += keys[j] > keys[c];
     return rank;
 }
@@ -222,7 +220,6 @@ struct Routing {
 template <typename Value, typename Key>
 inline void route_window(const Value* vals, const Key* keys, const int64_t* at, int n, Value g, Routing<Value>& rt,
                          Value* gx) {
-#pragma GCC unroll 64
     for (int c = 0; c < n; ++c) {
         const int rank = rank_of(keys, n, c);
         const bool kept = rank < rt.k;

@@ -91,6 +91,13 @@ def collect() -> dict:
     except FileNotFoundError as e:
         info["ort_library"] = None
         info["ort_library_error"] = str(e)
+    if info["ort_library"] is not None:
+        try:
+            from .ort import ort_cpu_paths
+
+            info["ort_cpu_path"] = ort_cpu_paths(info["ort_library"])
+        except (OSError, AttributeError) as e:  # a library from before the CPU paths
+            info["ort_cpu_path"] = {"error": f"the library does not say ({e})"}
     info["trt_plugin"] = trt_plugin_path()
     for var, key in (("SORTPOOL_ORT_LIBRARY", "ort_library"), ("SORTPOOL_TRT_PLUGIN", "trt_plugin")):
         named = os.environ.get(var)
@@ -134,6 +141,13 @@ def lines(info: dict) -> List[str]:
     gpu = info["gpu"]
     out.append("GPU: " + (", ".join(gpu["devices"]) if gpu["visible"] else f"none visible ({gpu['reason']})"))
     out.append(f"ONNX Runtime op library: {info['ort_library'] or 'NOT FOUND: ' + info.get('ort_library_error', '')}")
+    cpu = info.get("ort_cpu_path")
+    if cpu is not None:
+        if cpu.get("error"):
+            out.append(f"ONNX Runtime op CPU path: ERROR {cpu['error']}")
+        else:
+            how = "forced by $SORTPOOL_ORT_CPU_PATH" if cpu["forced"] else "the widest this CPU supports"
+            out.append(f"ONNX Runtime op CPU path: {cpu['chosen']} ({how}; supported: {', '.join(cpu['supported'])})")
     out.append(f"TensorRT plugin library: {info['trt_plugin'] or 'not built (needs nvcc)'}")
     out.extend(f"warning: {info[k]}" for k in ("ort_library_warning", "trt_plugin_warning") if k in info)
     reg = info["plugin_registry"]

@@ -1,6 +1,7 @@
 """ONNX Runtime sessions with the SortedWeightedPool custom op registered."""
 from __future__ import annotations
 
+import ctypes
 import os
 from typing import Any
 
@@ -34,3 +35,23 @@ def make_ort_session(model: Any, intra_op_threads: int | None = None, providers:
         raise TypeError(f"sortpool: expected a model path, bytes or onnx.ModelProto, got {type(model).__name__}")
     return ort.InferenceSession(model, sess_options=session_options(intra_op_threads),
                                 providers=providers or ["CPUExecutionProvider"])
+
+
+CPU_PATH_ENV = "SORTPOOL_ORT_CPU_PATH"  # plugin/ort/sortpool_ort_rows.h: forces a path (a testing aid)
+
+
+def ort_cpu_paths(library: str | None = None) -> dict:
+    """Which build of its rows the ONNX Runtime op library runs on this CPU: {"chosen": name,
+    "supported": [names], "error": text or None}. The library picks the widest build the CPU
+    supports (baseline, x86-64-v3 with F16C/AVX2/FMA, x86-64-v4 with AVX-512) once per process;
+    $SORTPOOL_ORT_CPU_PATH forces one, and names that are unknown or unsupported make the library
+    refuse to register (``error`` says so)."""
+    lib = ctypes.CDLL(library or ort_library_path())
+    lib.SortpoolOrtCpuPath.restype = lib.SortpoolOrtSupportedCpuPaths.restype = ctypes.c_char_p
+    supported = lib.SortpoolOrtSupportedCpuPaths().decode().split(",")
+    forced = os.environ.get(CPU_PATH_ENV)
+    error = None
+    if forced and forced not in supported:
+        error = f"${CPU_PATH_ENV}={forced} is not one of this CPU's paths ({', '.join(supported)})"
+    return {"chosen": lib.SortpoolOrtCpuPath().decode(), "supported": supported, "forced": forced or None,
+            "error": error}

@@ -178,6 +178,24 @@ def test_float16_equals_rounded_float32_reference():
         assert_matches_reference(dict(geometry, pool_range=k, weights=softmax_weights(rng, k)), x)
 
 
+@pytest.mark.parametrize("attrs", [
+    dict(kernel_shape=[1, 1], pool_range=1, weights=[1.0]),
+    dict(kernel_shape=[1, 1], pool_range=1, weights=[0.5]),  # subnormal results, rounding ties
+    dict(kernel_shape=[1, 1], pool_range=1, weights=[3.0]),  # overflow to inf
+    dict(kernel_shape=[2, 2], pool_range=4, weights=[0.4, 0.3, 0.2, 0.1]),  # the 2x2 fast path
+], ids=["1x1-w1", "1x1-w0.5", "1x1-w3", "2x2-k4"])
+def test_every_float16_value_bit_for_bit(attrs):
+    """All 65,536 binary16 bit patterns (subnormals, infinities, NaNs of both signs) through the
+    op: the output's bits equal the float32 reference rounded to nearest even (NaN: any NaN).
+    Runs on the CPU path this process chose; tests/ort/test_cpu_paths.py runs it on every path."""
+    x = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).reshape(1, 1, 256, 256)
+    got = run(attrs, x)
+    want = reference(attrs, x).astype(np.float16)
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan)
+    assert np.array_equal(got.view(np.uint16)[~nan], want.view(np.uint16)[~nan])
+
+
 def test_dynamic_shapes_one_session():
     rng = np.random.default_rng(9)
     attrs = dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, pool_range=3,
