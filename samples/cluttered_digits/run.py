@@ -134,7 +134,8 @@ def _worker_init(data_spec: dict, queue, paths: list) -> None:
     deterministic_torch(1)  # one thread per run: a run's numbers do not depend on --jobs
     import experiment as E
 
-    _WORKER["data"] = E.make_dataset(E.DataSpec(**data_spec))
+    _WORKER["data_spec"] = E.DataSpec(**data_spec)
+    _WORKER["data"] = E.make_dataset(_WORKER["data_spec"])
     _WORKER["digest"] = dataset_digest(_WORKER["data"])
     _WORKER["queue"] = queue
 
@@ -153,7 +154,7 @@ def _worker_run(job: tuple):
             pending[0] = 0
 
     res, state = E.train_one(E.CONFIGS[cfg_name], seed, _WORKER["data"], E.TrainSpec(**train_spec),
-                             progress=progress, epochs=epochs)
+                             progress=progress, epochs=epochs, data_spec=_WORKER["data_spec"])
     if pending[0]:
         queue.put(pending[0])
     return res.to_json(), {k: v.numpy().copy() for k, v in state.items()}, _WORKER["digest"]
@@ -222,6 +223,9 @@ def summarize(runs: list, configs: list) -> dict:
         entry = {key: _stats([r[key] for r in rs]) for key in
                  ("val_ce_best", "val_ce_final", "test_acc_best", "test_acc_final", "test_ce_best", "best_epoch")}
         entry["seeds"] = [r["seed"] for r in rs]
+        entry["converged"] = sum(converged(r)["ok"] for r in rs)
+        entry["plateau"] = sum(converged(r)["plateau"] for r in rs)
+        entry["best_before_last"] = sum(converged(r)["best_before_last"] for r in rs)
         if rs[0]["weights_best"]:
             entry["weights_best_mean"] = [[round(float(v), 4) for v in np.mean([r["weights_best"][i] for r in rs], axis=0)]
                                           for i in range(len(rs[0]["weights_best"]))]
@@ -230,39 +234,69 @@ def summarize(runs: list, configs: list) -> dict:
 
 
 def paired(runs: list, a: str, b: str, key: str = "val_ce_best") -> dict | None:
-    """Per-seed differences a - b (same seed = same initial conv/dense weights and batch order)."""
+    """Per-seed differences a - b (same seed = same initial conv/dense weights, batch order and
+    training canvases), their mean with a 95 % confidence interval (Student's t, n - 1 degrees of
+    freedom), a paired t-test and an exact two-sided sign test."""
+    import numpy as np
+    from scipy import stats as st
+
     ra = {r["seed"]: r[key] for r in runs if r["config"] == a}
     rb = {r["seed"]: r[key] for r in runs if r["config"] == b}
     seeds = sorted(set(ra) & set(rb))
     if not seeds:
         return None
     diffs = [ra[s] - rb[s] for s in seeds]
-    st = _stats(diffs)
-    st.update({"seeds": seeds, "diffs": diffs, "lower_in": sum(d < 0 for d in diffs),
-               "relative_mean": st["mean"] / _stats(list(rb.values()))["mean"]})
-    return st
+    out = _stats(diffs)
+    n = len(diffs)
+    half = float(st.t.ppf(0.975, n - 1) * out["sd"] / np.sqrt(n)) if n > 1 else float("nan")
+    nonzero = [d for d in diffs if d != 0]
+    out.update({
+        "seeds": seeds, "diffs": diffs, "lower_in": sum(d < 0 for d in diffs),
+        "relative_mean": out["mean"] / _stats(list(rb.values()))["mean"],
+        "ci95": [out["mean"] - half, out["mean"] + half],
+        "t_test_p": float(st.ttest_rel([ra[s] for s in seeds], [rb[s] for s in seeds]).pvalue) if n > 1 else float("nan"),
+        "sign_test_p": float(st.binomtest(sum(d < 0 for d in nonzero), len(nonzero)).pvalue) if nonzero else 1.0,
+    })
+    return out
+
+
+def verdict(p: dict) -> str:
+    """What the 95 % interval supports: "lower", "higher" or "no detectable difference"."""
+    lo, hi = p["ci95"]
+    return "lower" if hi < 0 else "higher" if lo > 0 else "no detectable difference"
 
 
 def compare(runs: list, summary: dict) -> dict:
-    comp = {"vs_max": {}, "softmax": None, "article_relative": {}}
+    comp = {"vs_max": {}, "vs_max_test_acc": {}, "softmax": None, "article_relative": {}}
     for k in ("k2", "k3", "k4", "k3_raw"):
         if k in summary and "max" in summary:
             comp["vs_max"][k] = paired(runs, k, "max")
+            comp["vs_max_test_acc"][k] = paired(runs, k, "max", key="test_acc_best")
     for k in ("k2", "k3", "k4"):
         comp["article_relative"][k] = (ARTICLE[k] - ARTICLE["max"]) / ARTICLE["max"]
     if "k3" in summary and "k3_raw" in summary:
         comp["softmax"] = paired(runs, "k3", "k3_raw")
-    sorted_ks = [k for k in ("k2", "k3", "k4") if comp["vs_max"].get(k)]
-    if sorted_ks:
-        all_lower = all(comp["vs_max"][k]["mean"] < 0 and comp["vs_max"][k]["lower_in"] == comp["vs_max"][k]["n"]
-                        for k in sorted_ks)
-        none_lower = all(comp["vs_max"][k]["mean"] >= 0 for k in sorted_ks)
-        comp["direction"] = "reproduced" if all_lower else ("not reproduced" if none_lower else "mixed")
+    for k, p in comp["vs_max"].items():
+        p["verdict"] = verdict(p) if p["n"] > 1 else "one seed: no interval"
     if comp["softmax"]:
-        s = comp["softmax"]
-        comp["softmax_direction"] = ("softmax better" if s["mean"] < 0 and s["lower_in"] == s["n"] else
-                                     "softmax worse" if s["mean"] > 0 and s["lower_in"] == 0 else "mixed")
+        comp["softmax"]["verdict"] = verdict(comp["softmax"]) if comp["softmax"]["n"] > 1 else "one seed: no interval"
     return comp
+
+
+# The convergence rule: a run has converged when its best validation point comes before its last
+# epoch, or when its validation cross-entropy changed by less than PLATEAU_CE over the last
+# PLATEAU_EPOCHS epochs.
+PLATEAU_EPOCHS = 3
+PLATEAU_CE = 0.02
+
+
+def converged(run: dict) -> dict:
+    ce, ep = run["val_ce"], run["epochs"]
+    last = ep[-1]
+    back = [i for i, e in enumerate(ep) if e <= last - PLATEAU_EPOCHS]
+    change = abs(ce[-1] - ce[back[-1]]) if back else float("inf")
+    return {"best_before_last": run["best_epoch"] < last, "change_over_last_epochs": change,
+            "plateau": change < PLATEAU_CE, "ok": run["best_epoch"] < last or change < PLATEAU_CE}
 
 
 def _pm(st: dict, scale: float = 1.0, digits: int = 3) -> str:
@@ -271,55 +305,75 @@ def _pm(st: dict, scale: float = 1.0, digits: int = 3) -> str:
 
 def table_markdown(summary: dict, labels: dict) -> str:
     head = ("| pooling | val CE, best point | val CE, final | best point (epoch) | test accuracy, best point (%) "
-            "| test accuracy, final (%) | learned weights, best point (pool 1; pool 2; mean over seeds) |\n"
-            "| --- | --- | --- | --- | --- | --- | --- |\n")
+            "| test accuracy, final (%) | converged | learned weights, best point (pool 1; pool 2; mean over seeds) |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
     rows = []
     for name, s in summary.items():
         w = "; ".join("[" + ", ".join(f"{v:.3f}" for v in ws) + "]" for ws in s.get("weights_best_mean", [])) or "-"
         rows.append(f"| {labels[name]} | {_pm(s['val_ce_best'])} | {_pm(s['val_ce_final'])} | "
                     f"{s['best_epoch']['mean']:.1f} | {_pm(s['test_acc_best'], 100, 1)} | "
-                    f"{_pm(s['test_acc_final'], 100, 1)} | {w} |")
+                    f"{_pm(s['test_acc_final'], 100, 1)} | {s['converged']} of {s['val_ce_best']['n']} | {w} |")
     n = max(s["val_ce_best"]["n"] for s in summary.values())
     foot = (f"\nMean ± sample standard deviation over {n} seed{'s' if n > 1 else ''}. *val CE*: validation "
-            "cross-entropy (nats); *best point*: the validation evaluation (twice per epoch) with the lowest "
-            "val CE, whose weights also give the *best point* test accuracy; *final*: after the last epoch.\n")
+            "cross-entropy (nats); *best point*: the validation evaluation (once per epoch) with the lowest "
+            "val CE, whose weights also give the *best point* test accuracy; *final*: after the last epoch. "
+            f"*Converged*: runs whose best point came before the last epoch or whose val CE changed by less than "
+            f"{PLATEAU_CE} over the last {PLATEAU_EPOCHS} epochs (the plot's shaded span).\n")
     return head + "\n".join(rows) + "\n" + foot
 
 
+def _ci(p: dict, digits: int = 3, scale: float = 1.0) -> str:
+    lo, hi = p["ci95"]
+    return f"{p['mean'] * scale:+.{digits}f} [{lo * scale:+.{digits}f}, {hi * scale:+.{digits}f}]"
+
+
 def comparison_markdown(comp: dict, summary: dict) -> str:
-    lines = ["| pool_range | article: val CE vs max pooling | here: val CE (best point) vs max pooling, per seed "
-             "| here: lower than max in |", "| --- | --- | --- | --- |"]
-    for k in ("k2", "k3", "k4"):
+    n = max(p["n"] for p in comp["vs_max"].values())
+    lines = ["| pooling | article: val CE vs max pooling | here: Δ val CE vs max pooling, mean [95 % CI] "
+             "| lower in | t-test p | sign test p | here: Δ test accuracy (points) [95 % CI] | verdict |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for k in ("k2", "k3", "k4", "k3_raw"):
         p = comp["vs_max"].get(k)
         if not p:
             continue
-        art = f"{ARTICLE[k]:.3f} vs {ARTICLE['max']:.3f} ({comp['article_relative'][k] * 100:+.0f} %)"
-        here = (f"{summary[k]['val_ce_best']['mean']:.3f} vs {summary['max']['val_ce_best']['mean']:.3f}: "
-                f"Δ = {p['mean']:+.3f} ± {p['sd']:.3f} ({p['relative_mean'] * 100:+.1f} %)")
-        lines.append(f"| {k[1:]} | {art} | {here} | {p['lower_in']} of {p['n']} seeds |")
+        art = (f"{ARTICLE[k]:.3f} vs {ARTICLE['max']:.3f} ({comp['article_relative'][k] * 100:+.0f} %)"
+               if k in ARTICLE else "-")
+        acc = comp["vs_max_test_acc"][k]
+        lines.append(f"| {k[1:2]}{' (no softmax)' if k == 'k3_raw' else ''} | {art} | {_ci(p)} "
+                     f"| {p['lower_in']} of {p['n']} seeds | {p['t_test_p']:.3f} | {p['sign_test_p']:.3f} "
+                     f"| {_ci(acc, 1, 100)} | {p['verdict']} |")
     out = "\n".join(lines) + "\n"
-    verdict = comp.get("direction")
-    if verdict:
-        out += {
-            "reproduced": ("\n**The direction reproduces here**: every pool_range 2-4 reached a lower best validation "
-                           "cross-entropy than max pooling, in every seed."),
-            "not reproduced": ("\n**The direction does not reproduce here**: no pool_range 2-4 reached a lower mean "
-                               "best validation cross-entropy than max pooling."),
-            "mixed": ("\n**The direction reproduces only in part here**: not every pool_range 2-4 beat max pooling "
-                      "in every seed (see the per-seed counts)."),
-        }[verdict]
-        out += "\n"
+    out += (f"\nΔ: per seed, the configuration's best validation cross-entropy minus max pooling's in the same "
+            f"seed (same initial weights, batch order and training canvases); mean over {n} seeds with a 95 % "
+            "confidence interval from Student's t; paired t-test and exact two-sided sign test. *Verdict*: "
+            "*lower*/*higher* when the interval excludes 0, otherwise *no detectable difference*.\n")
+    verdicts = {k: comp["vs_max"][k]["verdict"] for k in ("k2", "k3", "k4") if k in comp["vs_max"]}
+    if verdicts:
+        if all(v == "lower" for v in verdicts.values()):
+            claim = "**pool_range 2-4 reach a lower validation cross-entropy than max pooling here**, as the article says."
+        elif all(v == "no detectable difference" for v in verdicts.values()):
+            claim = ("**No detectable difference between pool_range 2-4 and max pooling here**: every 95 % interval "
+                     "includes 0.")
+        elif all(v == "higher" for v in verdicts.values()):
+            claim = "**pool_range 2-4 do worse than max pooling here**: every 95 % interval lies above 0."
+        else:
+            claim = ("**Mixed**: " + ", ".join(f"pool_range {k[1:]}: {v}" for k, v in verdicts.items()) + ".")
+        out += "\nClaim 1, pool_range > 1 against max pooling: " + claim + "\n"
     s = comp.get("softmax")
     if s:
-        out += (f"\nSoftmax on the weights (pool_range 3 with softmax minus without, per seed): "
-                f"Δ val CE = {s['mean']:+.3f} ± {s['sd']:.3f}, softmax lower in {s['lower_in']} of {s['n']} seeds: "
-                + {"softmax better": "**the softmax helps here**, as the article says.",
-                   "softmax worse": "**the softmax does not help here**; the raw weights did better.",
-                   "mixed": "**no consistent effect of the softmax here**."}[comp["softmax_direction"]] + "\n")
+        words = {"lower": "**the softmax helps here** (lower val CE with it), as the article says.",
+                 "higher": "**the softmax hurts here**: the raw weights reached a lower val CE.",
+                 "no detectable difference": "**no detectable effect of the softmax here**: the interval includes 0."}
+        out += (f"\nClaim 2, softmax against raw weights (pool_range 3 with softmax minus without, per seed): "
+                f"Δ val CE = {_ci(s)}, softmax lower in {s['lower_in']} of {s['n']} seeds, t-test p = "
+                f"{s['t_test_p']:.3f}, sign test p = {s['sign_test_p']:.3f}: "
+                + words.get(s["verdict"], s["verdict"]) + "\n")
     return out
 
 
-def plot_curves(runs: list, configs: list, labels: dict, path: Path, title: str) -> None:
+def plot_curves(runs: list, configs: list, labels: dict, path: Path, title: str, comp: dict | None = None) -> None:
+    """Validation curves (mean over seeds, band: min-max) and, with `comp`, a panel of the per-seed
+    differences against max pooling with their 95 % intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -327,24 +381,47 @@ def plot_curves(runs: list, configs: list, labels: dict, path: Path, title: str)
     import numpy as np
 
     colors = {"max": "black", "k2": "tab:blue", "k3": "tab:orange", "k4": "tab:green", "k3_raw": "tab:red"}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    panels = 3 if comp and comp.get("vs_max") else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.4))
+    last = 0.0
     for name in configs:
         rs = [r for r in runs if r["config"] == name]
         if not rs:
             continue
         x = np.asarray(rs[0]["epochs"])
+        last = max(last, float(x[-1]))
         for ax, key, scale in ((axes[0], "val_ce", 1.0), (axes[1], "val_acc", 100.0)):
             v = np.asarray([r[key] for r in rs]) * scale
             style = "--" if name == "k3_raw" else "-"
             ax.plot(x, v.mean(0), style, color=colors.get(name), label=f"{labels[name]} (n={len(rs)})", lw=1.6)
             if len(rs) > 1:
                 ax.fill_between(x, v.min(0), v.max(0), color=colors.get(name), alpha=0.12, lw=0)
-    axes[0].set_ylabel("validation cross-entropy")
-    axes[1].set_ylabel("validation accuracy (%)")
-    for ax in axes:
+    for ax in axes[:2]:
+        ax.axvspan(last - PLATEAU_EPOCHS, last, color="grey", alpha=0.12, lw=0)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
+    axes[0].set_ylabel("validation cross-entropy")
+    axes[1].set_ylabel("validation accuracy (%)")
+    lo = min((min(r["val_ce"]) for r in runs), default=0)
+    axes[0].set_ylim(max(0.0, lo - 0.05), min(2.5, lo + 1.0))
     axes[0].legend(fontsize=8)
+    axes[0].set_title(f"shaded: the last {PLATEAU_EPOCHS} epochs (plateau rule: val CE change < {PLATEAU_CE})",
+                      fontsize=8)
+    if panels == 3:
+        ax = axes[2]
+        items = [(k, p) for k, p in comp["vs_max"].items() if p]
+        for i, (k, p) in enumerate(items):
+            ax.scatter(np.full(len(p["diffs"]), i) + np.linspace(-0.12, 0.12, len(p["diffs"])), p["diffs"],
+                       color=colors.get(k), s=14, alpha=0.7)
+            if p["n"] > 1:
+                ax.errorbar([i + 0.3], [p["mean"]], yerr=[[p["mean"] - p["ci95"][0]], [p["ci95"][1] - p["mean"]]],
+                            fmt="o", color=colors.get(k), capsize=4)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(range(len(items)), [labels[k].replace("sorted, ", "") for k, _ in items], fontsize=7,
+                      rotation=15)
+        ax.set_ylabel("Δ best val CE vs max pooling (per seed)")
+        ax.set_title("dots: seeds; bar: mean with 95 % CI (t)", fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
     fig.suptitle(title + " (mean over seeds; band: min-max)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90, metadata={"Software": None})
@@ -462,7 +539,7 @@ def deploy(best: dict, state: dict, train_spec, stats, data: dict, out: Path) ->
     n = len(ort_all)
     np.savez(out / "x.npz", **{in_name: x[:8]})
     np.savez(out / "y_ref.npz", **{out_name: torch_all[:8]})
-    return {
+    return model, {
         "model": {"config": best["config"], "seed": best["seed"], "best_epoch": best["best_epoch"],
                   "val_ce_best": best["val_ce_best"], "file": path.name, "bytes": path.stat().st_size},
         "onnx": {"input": in_name, "output": out_name, "sortpool_nodes": node_info,
@@ -477,6 +554,56 @@ def deploy(best: dict, state: dict, train_spec, stats, data: dict, out: Path) ->
         "test_accuracy_ort": float((ort_all.argmax(1) == y[:n]).mean()),
         "batches_checked": checks,
     }
+
+
+ENGINE_TARGETS = ["8.9", "12.0"]  # RTX 40xx and RTX 50xx
+ENGINE_PROFILE = {"--min-shapes": "1x1x40x40", "--opt-shapes": "64x1x40x40", "--max-shapes": "256x1x40x40"}
+
+
+def _sortpool_cli(args: list, cwd: Path) -> tuple:
+    """(exit status, output) of `python -m sortpool ARGS` run in `cwd`."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "sortpool", *args], capture_output=True, text=True, cwd=str(cwd),
+                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    return proc.returncode, (proc.stdout + proc.stderr).strip()
+
+
+def deploy_tools(model_state: tuple, data: dict, out: Path, input_name: str) -> dict:
+    """The command-line tools on the exported model: `sortpool check` (ONNX Runtime against the
+    PyTorch model, saved as TorchScript) and `sortpool build` of a real engine with TensorRT for
+    RTX (ahead of time for RTX 40xx/50xx; no GPU needed), when it is installed."""
+    import hashlib
+
+    import torch
+
+    model, = model_state
+    traced = torch.jit.trace(model, torch.from_numpy(data["x_test"][:4]))
+    traced.save(str(out / "best.pt"))
+    check_args = ["check", "best.onnx", "--torch-model", "best.pt", "--inputs", "x.npz", "--no-trt",
+                  "--shapes", f"{input_name}:64x1x40x40", "--report", "check.json"]
+    status, text = _sortpool_cli(check_args, out)
+    result = {"check": {"command": "sortpool " + " ".join(check_args), "exit_status": status, "output": text}}
+    shapes = [arg for flag, dims in ENGINE_PROFILE.items() for arg in (flag, f"{input_name}:{dims}")]
+    build_args = ["build", "best.onnx", "-o", "best.engine", "--backend", "tensorrt-rtx",
+                  "--compute-capability", *ENGINE_TARGETS, *shapes]
+    status, text = _sortpool_cli(build_args, out)
+    engine = out / "best.engine"
+    result["build"] = {"command": "sortpool " + " ".join(build_args), "exit_status": status, "output": text,
+                       "built": status == 0 and engine.is_file()}
+    if result["build"]["built"]:
+        result["build"].update(bytes=engine.stat().st_size, sha256_16=hashlib.sha256(engine.read_bytes()).hexdigest()[:16])
+    return result
+
+
+def tools_text(t: dict) -> str:
+    c, b = t["check"], t["build"]
+    lines = [f"$ {c['command']}", c["output"], f"(exit status {c['exit_status']})", "", f"$ {b['command']}", b["output"]]
+    if b["built"]:
+        lines.append(f"(exit status 0; best.engine: {b['bytes']} bytes, sha256 {b['sha256_16']}...)")
+    else:
+        lines.append(f"(exit status {b['exit_status']}: no engine built here)")
+    return "\n".join(lines) + "\n"
 
 
 def _batch_sizes(checks: list) -> str:
@@ -528,8 +655,8 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny data, 1 epoch, 1 seed, 2 configs (a test, not a result)")
     ap.add_argument("--out", type=Path, help=f"output folder (default {DEFAULT_OUT.relative_to(ROOT)}; "
                                              "--smoke: a temporary folder)")
-    ap.add_argument("--seeds", type=int, help="seeds per configuration (default 3; --smoke 1)")
-    ap.add_argument("--epochs", type=int, help="epochs per run (default 5; --smoke 1)")
+    ap.add_argument("--seeds", type=int, help="seeds per configuration (default 5; --smoke 1)")
+    ap.add_argument("--epochs", type=int, help="epochs per run (default 20; --smoke 1)")
     ap.add_argument("--init", choices=["mean", "max"], default="mean",
                     help="SortedWeightedPool2d init (default mean: equal weights)")
     ap.add_argument("--jobs", type=int, default=2, help="training processes, one thread each (default 2; --smoke 1)")
@@ -555,7 +682,7 @@ def main(argv=None) -> int:
     train_spec = E.TrainSpec(init=args.init)
     if smoke or args.epochs:
         train_spec = replace(train_spec, epochs=args.epochs or 1)
-    n_seeds = args.seeds or (1 if smoke else 3)
+    n_seeds = args.seeds or (1 if smoke else 5)
     seeds = list(range(n_seeds))
     configs = SMOKE_CONFIGS if smoke else FULL_CONFIGS
     n_procs = 1 if smoke else max(1, args.jobs)
@@ -596,15 +723,18 @@ def main(argv=None) -> int:
     (out / "table.md").write_text(table + ("\n" + comparison if comparison else ""))
     title = (f"cluttered digits: {sizes['y_train']} train / {sizes['y_val']} val canvases, "
              f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
-    plot_curves(main_runs, configs, labels, out / "val_curves.png", title)
+    plot_curves(main_runs, configs, labels, out / "val_curves.png", title, comp if "max" in summary else None)
     plot_examples(data, out / "examples.png")
 
     best = min(main_runs, key=lambda r: (r["val_ce_best"], r["config"], r["seed"]))
     t0 = time.perf_counter()
-    parity = deploy(best, states[(best["config"], best["seed"])], train_spec, stats, data, out)
-    t_deploy = time.perf_counter() - t0
+    best_model, parity = deploy(best, states[(best["config"], best["seed"])], train_spec, stats, data, out)
     (out / "parity.json").write_text(json.dumps(parity, indent=1) + "\n")
     (out / "parity.txt").write_text(parity_text(parity))
+    tools = deploy_tools((best_model,), data, out, parity["onnx"]["input"])
+    (out / "tools.json").write_text(json.dumps(tools, indent=1) + "\n")
+    (out / "tools.txt").write_text(tools_text(tools))
+    t_deploy = time.perf_counter() - t0
 
     import sklearn
 
@@ -623,6 +753,10 @@ def main(argv=None) -> int:
         "check_pool_range_1": check,
         "best": {"config": best["config"], "seed": best["seed"]},
         "parity_ok": parity["ok"],
+        "check_exit_status": tools["check"]["exit_status"],
+        "engine_built": tools["build"]["built"],
+        "convergence_rule": {"plateau_epochs": PLATEAU_EPOCHS, "plateau_ce": PLATEAU_CE,
+                             "runs": {f"{r['config']}/{r['seed']}": converged(r) for r in main_runs}},
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
                         "scikit-learn": sklearn.__version__, "onnxruntime": parity["onnxruntime"]["version"],
                         "machine": platform.machine()},
@@ -640,6 +774,7 @@ def main(argv=None) -> int:
     if check:
         print(check_text(check) + "\n")
     print(parity_text(parity))
+    print(tools_text(tools))
     print(f"wrote {out}  (total {t_total:.0f} s: data {t_data:.0f} s, training {t_train:.0f} s, deploy {t_deploy:.0f} s)")
 
     if update_readme:
@@ -648,13 +783,14 @@ def main(argv=None) -> int:
         text = replace_block(text, "comparison", comparison)
         text = replace_block(text, "check", check_text(check))
         text = replace_block(text, "parity", "```text\n" + parity_text(parity) + "```")
+        text = replace_block(text, "tools", "```text\n" + tools_text(tools) + "```")
         text = replace_block(text, "timing",
                              f"Last run: {t_total:.0f} s in all (training {t_train:.0f} s with {n_procs} processes, "
                              f"deployment {t_deploy:.0f} s) on a shared {os.cpu_count()}-core machine where other "
                              "jobs were running too; `results/timing.json` has the per-run times.")
         README.write_text(text)
         print(f"updated {README.relative_to(ROOT)}")
-    return 0 if parity["ok"] else 1
+    return 0 if parity["ok"] and tools["check"]["exit_status"] == 0 else 1
 
 
 if __name__ == "__main__":

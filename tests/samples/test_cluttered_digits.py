@@ -16,7 +16,7 @@ SAMPLE = ROOT / "samples" / "cluttered_digits"
 RUN = SAMPLE / "run.py"
 PARITY_TOLERANCE = 1e-5
 OUTPUTS = ["results.json", "table.md", "val_curves.png", "examples.png", "parity.json", "parity.txt",
-           "best.onnx", "x.npz", "y_ref.npz", "timing.json"]
+           "best.onnx", "x.npz", "y_ref.npz", "timing.json", "best.pt", "check.json", "tools.json", "tools.txt"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -92,6 +92,26 @@ def test_smoke_onnx_runtime_parity(smoke):
     assert float(np.max(np.abs(got - want))) <= PARITY_TOLERANCE
 
 
+def test_smoke_runs_the_command_line_tools(smoke):
+    """`sortpool check` (ONNX Runtime against the TorchScript model) passes, and where TensorRT for
+    RTX is installed `sortpool build` really builds an engine."""
+    import importlib.util
+
+    out, _ = smoke
+    tools = json.loads((out / "tools.json").read_text())
+    assert tools["check"]["exit_status"] == 0, tools["check"]["output"]
+    assert "pytorch vs onnxruntime" in tools["check"]["output"] and "PASS" in tools["check"]["output"]
+    report = json.loads((out / "check.json").read_text())
+    assert report and "pytorch" in json.dumps(report)
+    rtx = any(importlib.util.find_spec(m) for m in ("tensorrt_rtx", "tensorrt_rtx_bindings"))
+    if rtx:
+        assert tools["build"]["built"] is True, tools["build"]["output"]
+        assert (out / "best.engine").stat().st_size == tools["build"]["bytes"] > 0
+        assert "built for: SM89, SM120" in tools["build"]["output"]
+    else:
+        assert tools["build"]["built"] is False
+
+
 def _block(text, name):
     m = re.search(rf"<!-- BEGIN GENERATED: {name} -->\n(.*?)<!-- END GENERATED: {name} -->", text, re.S)
     assert m, f"README.md lacks the generated block '{name}'"
@@ -106,9 +126,16 @@ def test_committed_readme_matches_committed_results():
     assert _block(readme, "table").strip() in table
     assert _block(readme, "comparison").strip() in table
     assert _block(readme, "parity").strip() == "```text\n" + (results / "parity.txt").read_text().strip() + "\n```"
+    assert _block(readme, "tools").strip() == "```text\n" + (results / "tools.txt").read_text().strip() + "\n```"
     res = json.loads((results / "results.json").read_text())
     assert res["mode"] == "full" and res["parity_ok"] is True
-    assert len(res["seeds"]) >= 3
+    assert res["check_exit_status"] == 0 and res["engine_built"] is True
+    assert len(res["seeds"]) >= 5
+    # The convergence counts the table shows are the rule applied to the committed runs.
+    rule = res["convergence_rule"]["runs"]
+    assert len(rule) == len(res["seeds"]) * len(res["configs"])
+    for name, entry in res["summary"].items():
+        assert entry["converged"] == sum(v["ok"] for k, v in rule.items() if k.split("/")[0] == name)
     assert set(res["configs"]) == {"max", "k2", "k3", "k4", "k3_raw"}
     assert (results / "val_curves.png").read_bytes()[:8] == PNG_SIGNATURE
     assert "results/val_curves.png" in readme
