@@ -146,13 +146,16 @@ def _setup_context(ctx, inputs, output):
     ctx.geometry = (kernel, strides, pads)
 
 
-def _op_backward(ctx, grad_y):
+def _gradients(ctx, grad_y, backward):
+    """The autograd gradients of (x, weights, kernel, ...) from `backward` (the backward custom op,
+    or its plain function in eager mode)."""
     x, weights = ctx.saved_tensors
-    grad_x, grad_weights = sorted_weighted_pool_training_backward(x, weights, grad_y.to(weights.dtype), *ctx.geometry)
+    grad_x, grad_weights = backward(x, weights, grad_y.to(weights.dtype), *ctx.geometry)
     return grad_x.to(x.dtype), grad_weights, None, None, None, None, None
 
 
-sorted_weighted_pool_training.register_autograd(_op_backward, setup_context=_setup_context)
+sorted_weighted_pool_training.register_autograd(
+    lambda ctx, grad_y: _gradients(ctx, grad_y, sorted_weighted_pool_training_backward), setup_context=_setup_context)
 
 
 class _Eager(torch.autograd.Function):
@@ -161,15 +164,12 @@ class _Eager(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weights, kernel, strides, pads, out_h, out_w):
-        ctx.save_for_backward(x, weights)
-        ctx.geometry = (kernel, strides, pads)
+        _setup_context(ctx, (x, weights, kernel, strides, pads, out_h, out_w), None)
         return _forward(x, weights, kernel, strides, pads, out_h, out_w)
 
     @staticmethod
     def backward(ctx, grad_y):
-        x, weights = ctx.saved_tensors
-        grad_x, grad_weights = _backward(x, weights, grad_y.to(weights.dtype), *ctx.geometry)
-        return grad_x.to(x.dtype), grad_weights, None, None, None, None, None
+        return _gradients(ctx, grad_y, _backward)
 
 
 def pool(x: torch.Tensor, weights: torch.Tensor, kernel: List[int], strides: List[int], pads: List[int], out_h: int,

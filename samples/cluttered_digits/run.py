@@ -569,7 +569,7 @@ def _sortpool_cli(args: list, cwd: Path) -> tuple:
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
-def deploy_tools(model_state: tuple, data: dict, out: Path, input_name: str) -> dict:
+def deploy_tools(model, data: dict, out: Path, input_name: str) -> dict:
     """The command-line tools on the exported model: `sortpool check` (ONNX Runtime against the
     PyTorch model, saved as TorchScript) and `sortpool build` of a real engine with TensorRT for
     RTX (ahead of time for RTX 40xx/50xx; no GPU needed), when it is installed."""
@@ -577,7 +577,6 @@ def deploy_tools(model_state: tuple, data: dict, out: Path, input_name: str) -> 
 
     import torch
 
-    model, = model_state
     traced = torch.jit.trace(model, torch.from_numpy(data["x_test"][:4]))
     traced.save(str(out / "best.pt"))
     check_args = ["check", "best.onnx", "--torch-model", "best.pt", "--inputs", "x.npz", "--no-trt",
@@ -731,7 +730,7 @@ def main(argv=None) -> int:
     best_model, parity = deploy(best, states[(best["config"], best["seed"])], train_spec, stats, data, out)
     (out / "parity.json").write_text(json.dumps(parity, indent=1) + "\n")
     (out / "parity.txt").write_text(parity_text(parity))
-    tools = deploy_tools((best_model,), data, out, parity["onnx"]["input"])
+    tools = deploy_tools(best_model, data, out, parity["onnx"]["input"])
     (out / "tools.json").write_text(json.dumps(tools, indent=1) + "\n")
     (out / "tools.txt").write_text(tools_text(tools))
     t_deploy = time.perf_counter() - t0
