@@ -28,7 +28,7 @@ class DataSpec:
     """How the cluttered canvases are made. ``*_per_digit``: canvases made from each source digit
     of that split (each with its own position and clutter)."""
     seed: int = 0
-    train_per_digit: int = 6
+    train_per_digit: int = 5
     val_per_digit: int = 2
     test_per_digit: int = 2
     fragments: int = 4
@@ -188,7 +188,7 @@ class TrainSpec:
     """Adam under a one-cycle learning-rate schedule (warm-up to ``lr``, then cosine annealing to
     ``lr / 1e4`` at the last batch): the schedule that brought max pooling to convergence within the
     time budget; training canvases are drawn afresh every epoch (``training_canvases``)."""
-    epochs: int = 28
+    epochs: int = 24
     batch_size: int = 64
     lr: float = 3e-3          # the one-cycle schedule's peak
     init: str = "mean"       # SortedWeightedPool2d init ("mean": equal weights; "max": max pooling)

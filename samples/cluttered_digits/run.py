@@ -655,7 +655,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help=f"output folder (default {DEFAULT_OUT.relative_to(ROOT)}; "
                                              "--smoke: a temporary folder)")
     ap.add_argument("--seeds", type=int, help="seeds per configuration (default 5; --smoke 1)")
-    ap.add_argument("--epochs", type=int, help="epochs per run (default 20; --smoke 1)")
+    ap.add_argument("--epochs", type=int, help="epochs per run (default TrainSpec.epochs in experiment.py; --smoke 1)")
     ap.add_argument("--init", choices=["mean", "max"], default="mean",
                     help="SortedWeightedPool2d init (default mean: equal weights)")
     ap.add_argument("--jobs", type=int, default=2, help="training processes, one thread each (default 2; --smoke 1)")
