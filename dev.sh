@@ -5,6 +5,7 @@
 #                    tests a second time on the oldest supported onnxruntime
 #   ./dev.sh setup   only set up
 #   ./dev.sh bench   CPU benchmark of the ONNX Runtime op (benchmarks/bench_ort_cpu.py)
+#   ./dev.sh serve MODEL [options]   set up, then `sortpool serve` (Triton via PyTriton) from .venv-serve
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -36,11 +37,18 @@ build_dir() {
   echo "${d%/}"
 }
 
-# A side environment with one pinned requirements file (other onnxruntime releases).
+# A side environment with one pinned requirements file (other onnxruntime releases; serving).
 side_venv() {
-  local dir=$1 reqs=$2
-  [[ -x $dir/bin/python ]] || python3 -m venv "$dir"
+  local dir=$1 reqs=$2 base=${3:-python3}
+  [[ -x $dir/bin/python ]] || "$base" -m venv "$dir"
   "$dir/bin/python" -m pip --disable-pip-version-check -q install -r "$reqs"
+}
+
+# PyTriton's Triton Python-backend stub embeds the system libpython: its venv must come from the
+# system Python (/usr/bin/python3), not from another Python 3.11 earlier on PATH.
+SERVE_VENV=${SORTPOOL_SERVE_VENV:-$ROOT/.venv-serve}
+serve_venv() {
+  side_venv "$SERVE_VENV" requirements/serve.txt "${SORTPOOL_SERVE_PYTHON:-/usr/bin/python3}"
 }
 
 run_tests() {
@@ -57,7 +65,7 @@ run_tests() {
   side_venv "$too_old" requirements/ort-too-old.txt
   # tensorrt_lean is in requirements/dev.txt: a TensorRT test that cannot import it fails, not skips.
   (cd "$ROOT" && SORTPOOL_SLOW_TESTS=1 SORTPOOL_REQUIRE_TRT_BINDINGS=1 SORTPOOL_TOO_OLD_ORT_PYTHON=$too_old/bin/python \
-    "$PY" -m pytest -q tests) ||
+    "$PY" -m pytest -q tests --ignore=tests/serving) ||
     status=1
 
   local trt_plugin
@@ -75,6 +83,10 @@ run_tests() {
   SORTPOOL_ORT_LIBRARY=$("$PY" -c 'import sortpool; print(sortpool.ort_library_path())') \
     SORTPOOL_TOO_OLD_ORT_PYTHON=$too_old/bin/python \
     PYTHONPATH=$ROOT/python "$old/bin/python" -m pytest -q tests/ort tests/robustness/test_ort.py || status=1
+
+  log "Serving tests: a real Triton Inference Server (PyTriton) with the op, over HTTP and gRPC (.venv-serve)"
+  serve_venv
+  PYTHONPATH=$ROOT/python "$SERVE_VENV/bin/python" -m pytest -q tests/serving || status=1
   return $status
 }
 
@@ -84,5 +96,6 @@ case $cmd in
   demo) setup; log "demo"; "$VENV/bin/sortpool" demo ;;
   test) setup; run_tests ;;
   bench) setup; "$PY" benchmarks/bench_ort_cpu.py "${@:2}" ;;
-  *) echo "usage: ./dev.sh demo|test|setup|bench" >&2; exit 2 ;;
+  serve) setup; serve_venv; PYTHONPATH=$ROOT/python exec "$SERVE_VENV/bin/python" -m sortpool serve "${@:2}" ;;
+  *) echo "usage: ./dev.sh demo|test|setup|bench|serve" >&2; exit 2 ;;
 esac

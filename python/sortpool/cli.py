@@ -5,6 +5,8 @@
     sortpool run MODEL.(onnx|engine) --inputs x.npz --out y.npz
     sortpool check MODEL.onnx                     parity TensorRT / ONNX Runtime / PyTorch
     sortpool demo                                 train, export, run in ONNX Runtime
+    sortpool serve MODEL.(onnx|engine)            serve it with Triton Inference Server (PyTriton)
+    sortpool triton-repo MODEL.onnx --out DIR     a model repository for Triton's onnxruntime/tensorrt backends
 
 Exit statuses (see sortpool.errors): 0 ok, 1 mismatch or backend failure, 2 bad usage or input,
 3 a needed backend (TensorRT, a CUDA binding, a GPU, torch) is missing. Errors are one line on
@@ -211,6 +213,48 @@ def _cmd_check(args) -> int:
     return code
 
 
+def _cmd_serve(args) -> int:
+    from .serving import ServeOptions, serve
+
+    options = ServeOptions(model_name=args.name, address=args.address, http_port=args.http_port,
+                           grpc_port=args.grpc_port, metrics_port=args.metrics_port, instances=args.instances,
+                           threads=args.threads, max_batch_size=args.max_batch_size,
+                           dynamic_batching=not args.no_dynamic_batching, max_queue_delay_us=args.max_queue_delay_us,
+                           backend=args.backend, plugin_path=args.plugin, log_verbose=args.log_verbose)
+    return serve(args.model, options, say=_say)
+
+
+def _cmd_triton_repo(args) -> int:
+    from .serving import RepositoryOptions, write_repository
+
+    if _is_engine(args.model):
+        raise UserInputError(f"triton-repo takes the ONNX model (the engine's tensors come from it); pass the engine "
+                             f"with --engine {args.model}")
+    options = RepositoryOptions(name=args.name, engine=args.engine, max_batch_size=args.max_batch_size,
+                                instances=args.instances, threads=args.threads,
+                                dynamic_batching=not args.no_dynamic_batching,
+                                max_queue_delay_us=args.max_queue_delay_us, server_root=args.server_root,
+                                trt_plugin=args.plugin, overwrite=args.force)
+    repo = write_repository(args.model, args.out, options)
+    for path in repo.configs:
+        _say(f"wrote {path}" + (" (parsed with Triton's ModelConfig schema)" if repo.schema_checked else ""))
+    _say(f"start it with: {repo.server_command}")
+    _say("written, not loaded: Triton's onnxruntime and tensorrt backends are not on this machine")
+    return 0
+
+
+def _add_serving_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", default="sortpool", help="model name (default sortpool; triton-repo appends _onnx/_trt)")
+    p.add_argument("--max-batch-size", type=int, metavar="N",
+                   help="largest batch Triton forms (default 16 when the model has a dynamic batch axis; 0: none)")
+    p.add_argument("--instances", type=int, default=1, metavar="N", help="model instances (default 1)")
+    p.add_argument("--threads", type=int, default=1, metavar="N", help="ONNX Runtime threads per instance (default 1)")
+    p.add_argument("--no-dynamic-batching", action="store_true", help="run each request as it comes")
+    p.add_argument("--max-queue-delay-us", type=int, default=100, metavar="US",
+                   help="how long the dynamic batcher waits to fill a batch (default 100)")
+    p.add_argument("--plugin", metavar="LIB", help="libsortpool_trt_plugin.so (default: the bundled/built one)")
+
+
 # ------------------------------------------------------------------------------------------------
 # parser
 # ------------------------------------------------------------------------------------------------
@@ -336,6 +380,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build_args(check, for_check=True)
     _add_runtime_args(check)
     check.set_defaults(func=_cmd_check)
+
+    serve = sub.add_parser("serve", help="serve a model with Triton Inference Server (PyTriton): HTTP, gRPC, metrics",
+                           description="Starts Triton Inference Server through PyTriton with one model: an .onnx "
+                                       "model in ONNX Runtime with our op on the CPU, or a TensorRT engine with our "
+                                       "plugin on a GPU. Stops cleanly on Ctrl-C or SIGTERM. Needs PyTriton "
+                                       "(requirements/serve.txt; ./dev.sh serve MODEL sets up its venv).")
+    serve.add_argument("model", metavar="MODEL")
+    serve.add_argument("--backend", choices=["auto", "onnxruntime", "tensorrt"], default="auto",
+                       help="default: by the file's suffix (.engine/.plan/.trt: tensorrt)")
+    serve.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
+    serve.add_argument("--http-port", type=int, default=8000)
+    serve.add_argument("--grpc-port", type=int, default=8001)
+    serve.add_argument("--metrics-port", type=int, default=8002)
+    serve.add_argument("--log-verbose", type=int, default=0, metavar="N", help="Triton's verbose log level (default 0)")
+    _add_serving_args(serve)
+    serve.set_defaults(func=_cmd_serve)
+
+    repo = sub.add_parser("triton-repo", help="write a Triton model repository (onnxruntime and tensorrt backends)",
+                          description="Writes a model repository for Triton's own backends: the ONNX model for the "
+                                      "onnxruntime backend with our op library (model_operations), and with --engine a "
+                                      "TensorRT engine for the tensorrt backend with our plugin. Each config.pbtxt is "
+                                      "parsed with Triton's ModelConfig schema (tritonclient).")
+    repo.add_argument("model", metavar="MODEL.onnx")
+    repo.add_argument("--out", required=True, metavar="DIR", help="the repository folder")
+    repo.add_argument("--engine", metavar="MODEL.engine", help="a TensorRT engine built from MODEL.onnx")
+    repo.add_argument("--server-root", metavar="PATH",
+                      help="the repository's path as the server sees it (default: DIR's absolute path; e.g. /models "
+                           "in a container)")
+    repo.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+    _add_serving_args(repo)
+    repo.set_defaults(func=_cmd_triton_repo)
     return parser
 
 
