@@ -204,3 +204,28 @@ def test_subprocess_no_traceback_and_no_torch(tmp_path, model_path, x_npz):
     r = subprocess.run([sys.executable, "-m", "sortpool", "run", str(tmp_path / "missing.onnx"), "--inputs", x_npz],
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "model not found" in r.stderr
+
+
+def test_serve_without_pytriton_says_how_to_get_it(model_path):
+    """The main venv has no PyTriton (it needs numpy < 2): `sortpool serve` exits 3 with one line
+    that says where the serving environment comes from. PyTriton is hidden from the child
+    process, so this holds wherever the test runs."""
+    code = ("import sys; sys.modules['pytriton'] = None; sys.argv = ['sortpool'] + sys.argv[1:]; "
+            "from sortpool.cli import main; sys.exit(main())")
+    r = subprocess.run([sys.executable, "-c", code, "serve", str(model_path), "--http-port", "18000"],
+                       capture_output=True, text=True)
+    _one_line_error(r.stderr, r.returncode, 3)
+    assert "sortpool serve: unavailable: sortpool serve needs PyTriton" in r.stderr
+    assert "./dev.sh serve" in r.stderr and "numpy < 2" in r.stderr
+
+
+def test_serve_and_triton_repo_refuse_bad_options(cli, model_path, tmp_path):
+    code, _, err = cli("serve", str(model_path), "--http-port", "8000", "--grpc-port", "8000")
+    _one_line_error(err, code, 2)
+    assert "must differ" in err
+    code, _, err = cli("serve", str(model_path), "--instances", "0")
+    _one_line_error(err, code, 2)
+    assert "instances must be >= 1" in err
+    code, _, err = cli("serve", str(tmp_path / "absent.onnx"))
+    _one_line_error(err, code, 2)
+    assert "not found" in err
