@@ -216,7 +216,7 @@ def _cmd_check(args) -> int:
 def _cmd_serve(args) -> int:
     from .serving import ServeOptions, serve
 
-    options = ServeOptions(model_name=args.name, address=args.address, http_port=args.http_port,
+    options = ServeOptions(name=args.name, address=args.address, http_port=args.http_port,
                            grpc_port=args.grpc_port, metrics_port=args.metrics_port, instances=args.instances,
                            threads=args.threads, max_batch_size=args.max_batch_size,
                            dynamic_batching=not args.no_dynamic_batching, max_queue_delay_us=args.max_queue_delay_us,

@@ -62,7 +62,7 @@ def model_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(model_path):
     http, grpc, metrics = free_ports(3)
-    options = ServeOptions(model_name=MODEL_NAME, http_port=http, grpc_port=grpc, metrics_port=metrics,
+    options = ServeOptions(name=MODEL_NAME, http_port=http, grpc_port=grpc, metrics_port=metrics,
                            instances=2, max_batch_size=8, max_queue_delay_us=2000)
     with ModelServer(model_path, options) as s:
         yield s

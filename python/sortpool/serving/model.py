@@ -50,6 +50,28 @@ class TritonModelSpec:
         return self.max_batch_size > 0
 
 
+@dataclass
+class ModelOptions:
+    """How Triton runs the model, the same for `sortpool serve` and `sortpool triton-repo`."""
+
+    name: str = "sortpool"
+    max_batch_size: Optional[int] = None  # None: DEFAULT_MAX_BATCH_SIZE when the model can batch, else 0
+    instances: int = 1                    # model instances (per GPU for the tensorrt backend)
+    threads: int = 1                      # ONNX Runtime intra-op threads per instance
+    dynamic_batching: bool = True
+    max_queue_delay_us: int = 100         # how long the dynamic batcher waits to fill a batch
+
+    def check(self) -> None:
+        if not self.name or not all(c.isalnum() or c in "._-" for c in self.name):
+            raise UserInputError(f"model name {self.name!r}: use letters, digits, '.', '_' and '-'")
+        if self.instances < 1:
+            raise UserInputError(f"instances must be >= 1, got {self.instances}")
+        if self.threads < 1:
+            raise UserInputError(f"threads must be >= 1, got {self.threads}")
+        if self.max_queue_delay_us < 0:
+            raise UserInputError(f"max queue delay must be >= 0 microseconds, got {self.max_queue_delay_us}")
+
+
 def _is_dynamic(d) -> bool:
     return not (isinstance(d, int) and d >= 0)
 

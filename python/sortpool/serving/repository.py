@@ -31,18 +31,12 @@ from typing import List, Optional
 from .._libs import ORT_LIBRARY_NAME, TRT_PLUGIN_NAME, ort_library_path, trt_plugin_path
 from ..errors import BackendUnavailable, UserInputError
 from ..inputs import require_file
-from .model import TritonModelSpec, TritonTensor, onnx_triton_spec
+from .model import ModelOptions, TritonModelSpec, TritonTensor, onnx_triton_spec
 
 
 @dataclass
-class RepositoryOptions:
-    name: str = "sortpool"
+class RepositoryOptions(ModelOptions):
     engine: Optional[str] = None          # a TensorRT engine built from the same ONNX model
-    max_batch_size: Optional[int] = None  # None: 16 when the model has a dynamic batch axis
-    instances: int = 1                    # per backend: CPU instances (onnxruntime), per GPU (tensorrt)
-    threads: int = 1                      # ONNX Runtime intra-op threads per instance
-    dynamic_batching: bool = True
-    max_queue_delay_us: int = 100
     server_root: Optional[str] = None     # where the server sees the repository (default: its path here)
     ort_library: Optional[str] = None
     trt_plugin: Optional[str] = None
@@ -110,12 +104,7 @@ def write_repository(model: os.PathLike, out: os.PathLike, options: Optional[Rep
                      check_schema: bool = True) -> Repository:
     opts = options or RepositoryOptions()
     onnx_path = require_file(model, "ONNX model")
-    if opts.instances < 1 or opts.threads < 1:
-        raise UserInputError("instances and threads must be >= 1")
-    if opts.max_queue_delay_us < 0:
-        raise UserInputError("max queue delay must be >= 0 microseconds")
-    if not opts.name or not all(c.isalnum() or c in "._-" for c in opts.name):
-        raise UserInputError(f"model name {opts.name!r}: use letters, digits, '.', '_' and '-'")
+    opts.check()
     engine = require_file(opts.engine, "TensorRT engine") if opts.engine else None
     plugin = None
     if engine is not None:
@@ -132,29 +121,25 @@ def write_repository(model: os.PathLike, out: os.PathLike, options: Optional[Rep
     served_root = opts.server_root.rstrip("/") if opts.server_root else str(root.resolve())
     repo = Repository(root)
 
-    name = f"{opts.name}_onnx"
-    model_dir = root / name
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    _copy(str(onnx_path), model_dir / "1" / "model.onnx")
-    _copy(ort_lib, model_dir / ORT_LIBRARY_NAME)
-    text = config_text(name, "onnxruntime", "model.onnx", spec, opts, op_library=f"{served_root}/{name}/{ORT_LIBRARY_NAME}")
-    (model_dir / "config.pbtxt").write_text(text)
-    repo.models.append(name)
-    repo.configs.append(model_dir / "config.pbtxt")
-
-    plugin_arg = ""
-    if engine is not None:
-        name = f"{opts.name}_trt"
+    def add_model(name: str, backend: str, model_file: str, source: Path, library: str, library_name: str,
+                  op_library: Optional[str] = None) -> None:
         model_dir = root / name
         if model_dir.exists():
             shutil.rmtree(model_dir)
-        _copy(str(engine), model_dir / "1" / "model.plan")
-        _copy(plugin, model_dir / TRT_PLUGIN_NAME)
-        text = config_text(name, "tensorrt", "model.plan", spec, opts)
-        (model_dir / "config.pbtxt").write_text(text)
+        _copy(str(source), model_dir / "1" / model_file)
+        _copy(library, model_dir / library_name)
+        config = model_dir / "config.pbtxt"
+        config.write_text(config_text(name, backend, model_file, spec, opts, op_library=op_library))
         repo.models.append(name)
-        repo.configs.append(model_dir / "config.pbtxt")
+        repo.configs.append(config)
+
+    name = f"{opts.name}_onnx"
+    add_model(name, "onnxruntime", "model.onnx", onnx_path, ort_lib, ORT_LIBRARY_NAME,
+              op_library=f"{served_root}/{name}/{ORT_LIBRARY_NAME}")
+    plugin_arg = ""
+    if engine is not None:
+        name = f"{opts.name}_trt"
+        add_model(name, "tensorrt", "model.plan", engine, plugin, TRT_PLUGIN_NAME)
         plugin_arg = f" --backend-config=tensorrt,plugins={served_root}/{name}/{TRT_PLUGIN_NAME}"
 
     repo.server_command = f"tritonserver --model-repository={served_root}{plugin_arg}"

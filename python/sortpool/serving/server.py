@@ -30,46 +30,33 @@ import numpy as np
 
 from ..errors import BackendFailure, BackendUnavailable, UserInputError
 from ..inputs import TensorSpec, require_file, validate_feed
-from .model import TritonModelSpec, onnx_io_with_shapes, request_shapes_key, split_rows, triton_spec
+from .model import ModelOptions, TritonModelSpec, onnx_io_with_shapes, request_shapes_key, split_rows, triton_spec
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
 @dataclass
-class ServeOptions:
+class ServeOptions(ModelOptions):
     """How `sortpool serve` runs. Ports are Triton's defaults; ``address`` is loopback unless told
     otherwise (0.0.0.0 to serve other machines, e.g. inside a container)."""
 
-    model_name: str = "sortpool"
     address: str = "127.0.0.1"
     http_port: int = 8000
     grpc_port: int = 8001
     metrics_port: int = 8002
-    instances: int = 1                     # model instances, each with its own session or engine
-    threads: int = 1                       # ONNX Runtime intra-op threads per instance
-    max_batch_size: Optional[int] = None   # None: 16 when the model has a dynamic batch axis, else 0
-    dynamic_batching: bool = True
-    max_queue_delay_us: int = 100          # how long the dynamic batcher waits to fill a batch
     backend: str = "auto"                  # auto (by suffix), onnxruntime, tensorrt
     plugin_path: Optional[str] = None      # TensorRT: libsortpool_trt_plugin.so (default: the built one)
     log_verbose: int = 0
     extra: dict = field(default_factory=dict)  # further pytriton.triton.TritonConfig fields
 
     def check(self) -> None:
-        if not self.model_name or not all(c.isalnum() or c in "._-" for c in self.model_name):
-            raise UserInputError(f"model name {self.model_name!r}: use letters, digits, '.', '_' and '-'")
+        super().check()
         for name in ("http_port", "grpc_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 < port < 65536:
                 raise UserInputError(f"{name.replace('_', ' ')} {port} is not a TCP port (1-65535)")
         if len({self.http_port, self.grpc_port, self.metrics_port}) != 3:
             raise UserInputError("the HTTP, gRPC and metrics ports must differ")
-        if self.instances < 1:
-            raise UserInputError(f"instances must be >= 1, got {self.instances}")
-        if self.threads < 1:
-            raise UserInputError(f"threads must be >= 1, got {self.threads}")
-        if self.max_queue_delay_us < 0:
-            raise UserInputError(f"max queue delay must be >= 0 microseconds, got {self.max_queue_delay_us}")
         if self.backend not in ("auto", "onnxruntime", "tensorrt"):
             raise UserInputError(f"backend {self.backend!r}: expected auto, onnxruntime or tensorrt")
 
@@ -241,7 +228,7 @@ class ModelServer:
         self._triton = Triton(config=config)
         try:
             self._triton.bind(
-                model_name=opts.model_name,
+                model_name=opts.name,
                 infer_func=handlers if len(handlers) > 1 else handlers[0],
                 inputs=[Tensor(name=t.name, dtype=np.dtype(t.dtype), shape=t.dims) for t in spec.inputs],
                 outputs=[Tensor(name=t.name, dtype=np.dtype(t.dtype), shape=t.dims) for t in spec.outputs],
@@ -295,7 +282,7 @@ class ModelServer:
 
 def describe(server: ModelServer) -> List[str]:
     spec, opts = server.spec, server.options
-    lines = [f"serving {server.path} as model {opts.model_name!r} with {server.backend} "
+    lines = [f"serving {server.path} as model {opts.name!r} with {server.backend} "
              f"({opts.instances} instance(s), {opts.threads} thread(s) each)"]
     for t in spec.inputs:
         lines.append(f"  input  {t.name}: {t.dtype}{list(t.dims)}")
