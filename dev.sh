@@ -48,7 +48,14 @@ side_venv() {
 # system Python (/usr/bin/python3), not from another Python 3.11 earlier on PATH.
 SERVE_VENV=${SORTPOOL_SERVE_VENV:-$ROOT/.venv-serve}
 serve_venv() {
-  side_venv "$SERVE_VENV" requirements/serve.txt "${SORTPOOL_SERVE_PYTHON:-/usr/bin/python3}"
+  local base=${SORTPOOL_SERVE_PYTHON:-/usr/bin/python3}
+  [[ -x $base ]] || { echo "dev.sh: $base is missing: the serving venv needs the system Python (SORTPOOL_SERVE_PYTHON)" >&2; return 1; }
+  if [[ ! -x $SERVE_VENV/bin/python ]] && ! "$base" -c 'import ensurepip, venv' 2>/dev/null &&
+     [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing python3-venv (Debian) for $base"
+    apt-get update -qq >/dev/null && apt-get install -y -qq python3-venv >/dev/null
+  fi
+  side_venv "$SERVE_VENV" requirements/serve.txt "$base"
 }
 
 run_tests() {

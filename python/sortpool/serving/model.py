@@ -129,9 +129,12 @@ def onnx_triton_spec(model: Union[str, os.PathLike], max_batch_size: Optional[in
     return triton_spec(inputs, outputs, os.fspath(model), max_batch_size)
 
 
-def request_shapes_key(request) -> tuple:
-    """Requests that share every input shape can be stacked into one run."""
-    return tuple((name, tuple(np.shape(value)), np.asarray(value).dtype.str) for name, value in sorted(request.items()))
+def request_shapes_key(request, batching: bool) -> tuple:
+    """Requests with the same key can be stacked into one run: equal dtypes and equal shapes past
+    the batch axis (the whole shape when the model has no batch axis)."""
+    skip = 1 if batching else 0
+    return tuple((name, tuple(np.shape(value))[skip:], np.asarray(value).dtype.str)
+                 for name, value in sorted(request.items()))
 
 
 def split_rows(arrays: dict, counts: List[int]) -> List[dict]:

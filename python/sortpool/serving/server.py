@@ -148,7 +148,7 @@ class BatchHandler:
         responses: List[Optional[dict]] = [None] * len(requests)
         groups: "OrderedDict[tuple, List[int]]" = OrderedDict()
         for i, request in enumerate(requests):
-            groups.setdefault(request_shapes_key(request), []).append(i)
+            groups.setdefault(request_shapes_key(request, self.spec.batching), []).append(i)
         for indices in groups.values():
             feeds = [self._feed(requests[i], i, len(requests)) for i in indices]
             if self.spec.batching and len(feeds) > 1:
