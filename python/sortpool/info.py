@@ -3,6 +3,7 @@ when present). Returns a dict; every probe catches its own failure and reports i
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 import platform
 import sys
@@ -72,6 +73,12 @@ def collect() -> dict:
         info["packages"]["torch"] = _version("torch") if importlib.util.find_spec("torch") else None
     except Exception:
         info["packages"]["torch"] = None
+    # `sortpool serve` / `triton-repo` (requirements/serve.txt); read from the metadata, not imported
+    for dist in ("nvidia-pytriton", "tritonclient"):
+        try:
+            info["packages"][dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            info["packages"][dist] = None
     trt_modules = {}
     loaded = None
     for name in RUNTIME_MODULES:
