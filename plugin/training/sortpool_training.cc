@@ -20,19 +20,11 @@ using sortpool::kMaxWindowCells;
 
 thread_local std::string last_error;
 
+#include "sortpool_cpu_rows.inc"
+
 // x's storage type and the type the math runs in (the contract's: float, or double for double).
-struct Float32 {
-    using Storage = float;
-    using Value = float;
-    static Value load(Storage v) { return v; }
-    static Storage store(Value v) { return v; }
-};
-struct Float64 {
-    using Storage = double;
-    using Value = double;
-    static Value load(Storage v) { return v; }
-    static Storage store(Value v) { return v; }
-};
+using Float32 = PlainElement<float>;
+using Float64 = PlainElement<double>;
 struct Float16 {
     using Storage = uint16_t;
     using Value = float;
@@ -87,54 +79,6 @@ sortpool::PoolGeometry geometry_of(const SortpoolTrainingProblem& p) {
 // Forward: the op core's per-window math, as the ONNX Runtime op runs it
 // ---------------------------------------------------------------------------------------------
 
-// A window's cells, unrolled by a fold expression (a loop nest is not always unrolled, and then
-// the caller's loop over columns does not vectorise).
-template <typename E, int KW, int N, int... Is>
-inline void gather_window(typename E::Value (&v)[N], const typename E::Storage* const* rows, int64_t col,
-                          std::integer_sequence<int, Is...>) {
-    ((v[Is] = E::load(rows[Is / KW][col + Is % KW])), ...);
-}
-
-// Output columns [begin, end) of one row whose windows lie inside the plane, for a window and k
-// known at compile time (SW = 0: stride read at run time); branch-free, so it vectorises.
-template <typename E, int KH, int KW, int K, int SW>
-void forward_interior(const Plane<E>& pl, int64_t h0, int64_t stride_w, int64_t pad_left, int64_t begin, int64_t end,
-                      typename E::Storage* y_row) {
-    using Value = typename E::Value;
-    const int64_t sw = SW ? SW : stride_w;
-    const typename E::Storage* rows[KH];
-    for (int i = 0; i < KH; ++i) rows[i] = pl.x + (h0 + i) * pl.in_w - pad_left;
-    Value w[K];
-    for (int r = 0; r < K; ++r) w[r] = pl.weights[r];
-    for (int64_t ow = begin; ow < end; ++ow) {
-        Value v[KH * KW];
-        gather_window<E, KW>(v, rows, ow * sw, std::make_integer_sequence<int, KH * KW>{});
-        y_row[ow] = E::store(sortpool::weighted_top_k_fixed<KH * KW, K>(v, w));
-    }
-}
-
-template <typename E>
-using InteriorFn = void (*)(const Plane<E>&, int64_t, int64_t, int64_t, int64_t, int64_t, typename E::Storage*);
-
-template <typename E, int KH, int KW, int SW, int... Ks>
-InteriorFn<E> pick_k(int64_t k, std::integer_sequence<int, Ks...>) {
-    InteriorFn<E> fn = nullptr;
-    ((k == Ks + 1 ? (fn = &forward_interior<E, KH, KW, Ks + 1, SW>, 0) : 0), ...);
-    return fn;
-}
-
-// The compile-time paths for the windows people use most (2x2 and 3x3), or nullptr.
-template <typename E>
-InteriorFn<E> forward_interior_fn(const SortpoolTrainingProblem& p) {
-    if (p.kernel_h == 2 && p.kernel_w == 2)
-        return p.stride_w == 2 ? pick_k<E, 2, 2, 2>(p.k, std::make_integer_sequence<int, 4>{})
-                               : pick_k<E, 2, 2, 0>(p.k, std::make_integer_sequence<int, 4>{});
-    if (p.kernel_h == 3 && p.kernel_w == 3)
-        return p.stride_w == 2 ? pick_k<E, 3, 3, 2>(p.k, std::make_integer_sequence<int, 9>{})
-                               : pick_k<E, 3, 3, 0>(p.k, std::make_integer_sequence<int, 9>{});
-    return nullptr;
-}
-
 // Output rows [row_begin, row_end) of the planes * out_h rows.
 template <typename E, int MaxCells>
 void forward_rows(const SortpoolTrainingProblem& p, const void* x, const void* weights, InteriorFn<E> interior,
@@ -144,25 +88,14 @@ void forward_rows(const SortpoolTrainingProblem& p, const void* x, const void* w
     for (int64_t row = row_begin; row < row_end; ++row) {
         const int64_t plane = row / p.out_h, oh = row % p.out_h;
         const Plane<E> pl = plane_of<E>(p, x, weights, plane);
-        const auto load = [&pl](int64_t h, int64_t w) { return E::load(pl.x[h * pl.in_w + w]); };
-        typename E::Storage* y_row = y + row * p.out_w;
-        const auto generic = [&](int64_t ow) {
-            y_row[ow] = E::store(sortpool::pool_window<MaxCells>(load, p.in_h, p.in_w, g, oh, ow, pl.weights));
-        };
-        const int64_t h0 = oh * p.stride_h - p.pad_top;
-        if (interior == nullptr || h0 < 0 || h0 + p.kernel_h > p.in_h) {
-            for (int64_t ow = 0; ow < p.out_w; ++ow) generic(ow);
-            continue;
-        }
-        for (int64_t ow = 0; ow < cols.begin; ++ow) generic(ow);
-        interior(pl, h0, p.stride_w, p.pad_left, cols.begin, cols.end, y_row);
-        for (int64_t ow = cols.end; ow < p.out_w; ++ow) generic(ow);
+        const auto input_row = [&pl](int64_t h) { return pl.x + h * pl.in_w; };
+        pool_row<E, MaxCells>(input_row, p.in_h, p.in_w, p.out_w, g, pl.weights, interior, cols, oh, y + row * p.out_w);
     }
 }
 
 template <typename E>
 void forward(const SortpoolTrainingProblem& p, const void* x, const void* weights, void* y, int threads) {
-    const InteriorFn<E> interior = forward_interior_fn<E>(p);
+    const InteriorFn<E> interior = interior_fn<E>(geometry_of(p));
     const int64_t cells = p.kernel_h * p.kernel_w;
     auto* out = static_cast<typename E::Storage*>(y);
     parallel_for(p.planes * p.out_h, p.out_w * cells, threads, [&](int64_t begin, int64_t end) {
