@@ -44,8 +44,9 @@ side_venv() {
   "$dir/bin/python" -m pip --disable-pip-version-check -q install -r "$reqs"
 }
 
-# PyTriton's Triton Python-backend stub embeds the system libpython: its venv must come from the
-# system Python (/usr/bin/python3), not from another Python 3.11 earlier on PATH.
+# The serving venv (PyTriton needs numpy < 2) comes from the system Python, whose libpython is the
+# one PyTriton's Triton Python-backend stub finds by default (sortpool serve points the stub at
+# another interpreter's own libpython; run_tests checks that with the python3 on PATH too).
 SERVE_VENV=${SORTPOOL_SERVE_VENV:-$ROOT/.venv-serve}
 serve_venv() {
   local base=${SORTPOOL_SERVE_PYTHON:-/usr/bin/python3}
@@ -94,6 +95,15 @@ run_tests() {
   log "Serving tests: a real Triton Inference Server (PyTriton) with the op, over HTTP and gRPC (.venv-serve)"
   serve_venv
   PYTHONPATH=$ROOT/python "$SERVE_VENV/bin/python" -m pytest -q tests/serving || status=1
+  # Again from a venv of the first python3 on PATH when that is another interpreter (pyenv's on
+  # the project machines): sortpool serve must point PyTriton's stub at that interpreter's libpython.
+  local base_prefix='import sys; print(sys.base_prefix)'
+  if [[ $(python3 -c "$base_prefix") != $("${SORTPOOL_SERVE_PYTHON:-/usr/bin/python3}" -c "$base_prefix") ]]; then
+    log "Serving tests from a venv of $(command -v python3) ($(python3 -c "$base_prefix"))"
+    side_venv "$ROOT/.venv-serve-path-python" requirements/serve.txt python3
+    PYTHONPATH=$ROOT/python "$ROOT/.venv-serve-path-python/bin/python" -m pytest -q tests/serving/test_server.py \
+      -k "answers_match_reference or sigterm" || status=1
+  fi
   return $status
 }
 

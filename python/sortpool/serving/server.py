@@ -12,13 +12,16 @@ and reported to the client as one line naming the input and what is wrong. PyTri
 errors per batch; Triton's dynamic batcher puts together only requests of equal shapes, so a
 request of a shape the model cannot take shares its batch only with requests of that same shape.
 
-PyTriton needs numpy < 2 and a Python whose standard library matches the libpython that its
-Triton Python-backend stub loads: docs/deployment.md ("Serving") tells how to make that venv.
+PyTriton needs numpy < 2 (a venv of its own: docs/deployment.md, "Serving"), and its Triton
+Python-backend stub must load the libpython of the interpreter whose standard library it runs
+with: :func:`stub_library_path_env` sees to that for interpreters with a shared libpython.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sysconfig
 import threading
 import time
 from collections import OrderedDict
@@ -70,6 +73,45 @@ def import_pytriton():
         raise BackendUnavailable(
             f"sortpool serve needs PyTriton ({e}); it wants numpy < 2 and a venv made from the system Python: "
             "./dev.sh serve MODEL sets one up (requirements/serve.txt), docs/deployment.md says how") from None
+
+
+def stub_library_path_env(environ=os.environ) -> dict:
+    """The LD_LIBRARY_PATH Triton needs, or {}. PyTriton's Python-backend stub links libpython by
+    name and finds the system's (/usr/lib); it then runs with this venv's standard library. An
+    interpreter with a libpython of its own (pyenv, conda, a self-built one) differs from the
+    system's, and the stub fails at model load (`'_thread.RLock' object has no attribute
+    '_recursion_count'`, or a time-out waiting for the model). Putting the interpreter's library
+    folder first makes the stub load the interpreter's own libpython. An interpreter whose
+    libpython is the system's (Debian's /usr/bin/python3) needs nothing."""
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        return {}
+    libdir = sysconfig.get_config_var("LIBDIR")
+    name = sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY")
+    if not libdir or not name or not os.path.exists(os.path.join(libdir, name)):
+        return {}
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    system = {"/lib", "/usr/lib", "/lib64", "/usr/lib64"} | ({f"/lib/{multiarch}", f"/usr/lib/{multiarch}"}
+                                                            if multiarch else set())
+    if os.path.realpath(libdir) in {os.path.realpath(d) for d in system}:
+        return {}  # the loader's own default: the stub finds this libpython anyway
+    current = [p for p in environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
+    if current[:1] == [libdir]:
+        return {}
+    return {"LD_LIBRARY_PATH": os.pathsep.join([libdir] + current)}
+
+
+@contextlib.contextmanager
+def _environment(changes: dict):
+    saved = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def model_backend(path: Path, backend: str) -> str:
@@ -235,7 +277,8 @@ class ModelServer:
                 config=model_config,
                 strict=True,
             )
-            self._triton.run()
+            with _environment(stub_library_path_env()):  # tritonserver and its stubs inherit it
+                self._triton.run()
         except Exception:
             self.stop()
             raise
