@@ -78,3 +78,88 @@ def test_handler_refuses_with_one_line():
     assert len(text.strip().splitlines()) == 1, text
     with pytest.raises(RequestError, match="request 2 of 2 in the batch: input 'x' is float64"):
         handler([{"x": np.ones((1, 2, 4, 4), np.float32)}, {"x": np.ones((1, 2, 4, 4), np.float64)}])
+
+
+# What PyTriton 0.7.0 raised when a second instance's stub lost the handshake race (seen in CI).
+HANDSHAKE_RACE = ("[400] load failed for model 'pool': version 1 is at UNAVAILABLE state: Internal: TritonModelException: "
+                  "Model initialize error: Traceback (most recent call last):\n  File \"/tmp/f/1/model.py\", line 425, in "
+                  "initialize\n    inference_handler_config = get_config_from_handshake_server(handshake_socket)\n  File "
+                  "\"/tmp/f/1/communication.py\", line 550, in get_config_from_handshake_server\n    "
+                  "sock.connect(socket_path.as_posix())\nConnectionRefusedError: [Errno 111] Connection refused\n")
+
+
+@pytest.fixture()
+def stand_in_pytriton(monkeypatch):
+    """pytriton modules whose Triton fails to start as scripted (`outcomes`, one per start)."""
+    import sys
+    import types
+
+    outcomes, started = [], []
+
+    class Triton:
+        def __init__(self, config):
+            self.stopped = False
+
+        def bind(self, **kwargs):
+            self.bound = kwargs
+
+        def run(self):
+            started.append(self)
+            outcome = outcomes.pop(0)
+            if outcome is not None:
+                raise RuntimeError(outcome)
+
+        def stop(self):
+            self.stopped = True
+
+        def is_alive(self):
+            return not self.stopped
+
+    triton = types.ModuleType("pytriton.triton")
+    triton.Triton, triton.TritonConfig = Triton, lambda **kw: kw
+    model_config = types.ModuleType("pytriton.model_config")
+    model_config.DynamicBatcher = model_config.ModelConfig = model_config.Tensor = lambda **kw: kw
+    package = types.ModuleType("pytriton")
+    package.triton, package.model_config = triton, model_config
+    for name, module in (("pytriton", package), ("pytriton.triton", triton), ("pytriton.model_config", model_config)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return outcomes, started
+
+
+def _pool_model(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ort"))
+    from onnx_models import pool_model
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(pool_model(dict(kernel_shape=[2, 2], pool_range=2, weights=[0.7, 0.3]), shape=("N", 2, "H", "W")))
+    return path
+
+
+def test_start_retries_the_instance_handshake_race_only(stand_in_pytriton, tmp_path):
+    from sortpool.serving.server import STARTS, ModelServer, ServeOptions, is_instance_handshake_race
+
+    assert is_instance_handshake_race(RuntimeError(HANDSHAKE_RACE))
+    assert not is_instance_handshake_race(RuntimeError("load failed for model 'pool': ConnectionRefusedError"))
+    outcomes, started = stand_in_pytriton
+    model = _pool_model(tmp_path)
+    options = ServeOptions(instances=2)
+
+    outcomes[:] = [HANDSHAKE_RACE, None]  # lost once, then started
+    server = ModelServer(model, options).start()
+    assert len(started) == 2 and started[0].stopped and server.is_alive()
+    server.stop()
+
+    started.clear()
+    outcomes[:] = [HANDSHAKE_RACE] * STARTS  # lost every time: the last error is raised
+    with pytest.raises(RuntimeError, match="ConnectionRefusedError"):
+        ModelServer(model, options).start()
+    assert len(started) == STARTS and all(t.stopped for t in started)
+
+    started.clear()
+    outcomes[:] = ["some other failure"]  # not retried
+    with pytest.raises(RuntimeError, match="some other failure"):
+        ModelServer(model, options).start()
+    assert len(started) == 1

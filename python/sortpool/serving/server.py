@@ -19,6 +19,7 @@ with: :func:`stub_library_path_env` sees to that for interpreters with a shared 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sysconfig
@@ -219,6 +220,17 @@ class BatchHandler:
 # ------------------------------------------------------------------------------------------------
 # the server
 # ------------------------------------------------------------------------------------------------
+STARTS = 3  # tries at starting Triton when PyTriton's instance handshake races (below)
+
+
+def is_instance_handshake_race(error: Exception) -> bool:
+    """PyTriton 0.7.0 with several model instances: each instance's stub but the first connects to
+    the first one's handshake socket as soon as the socket file exists, which is before that
+    server listens, so on a busy machine it can be refused and the model fails to load
+    (`ConnectionRefusedError` in `get_config_from_handshake_server`). A new start succeeds."""
+    text = str(error)
+    return "get_config_from_handshake_server" in text and "ConnectionRefusedError" in text
+
 class ModelServer:
     """A running Triton server with one model. ``with ModelServer(path, options) as server:``
     starts it and waits until the model is ready; leaving the block stops it."""
@@ -267,22 +279,27 @@ class ModelServer:
         model_config = ModelConfig(batching=spec.batching, max_batch_size=max(spec.max_batch_size, 1),
                                    batcher=batcher)
         handlers = [BatchHandler(r, inputs, spec) for r in runners]
-        self._triton = Triton(config=config)
-        try:
-            self._triton.bind(
-                model_name=opts.name,
-                infer_func=handlers if len(handlers) > 1 else handlers[0],
-                inputs=[Tensor(name=t.name, dtype=np.dtype(t.dtype), shape=t.dims) for t in spec.inputs],
-                outputs=[Tensor(name=t.name, dtype=np.dtype(t.dtype), shape=t.dims) for t in spec.outputs],
-                config=model_config,
-                strict=True,
-            )
-            with _environment(stub_library_path_env()):  # tritonserver and its stubs inherit it
-                self._triton.run()
-        except Exception:
-            self.stop()
-            raise
-        return self
+        for attempt in range(1, STARTS + 1):
+            self._triton = Triton(config=config)
+            try:
+                self._triton.bind(
+                    model_name=opts.name,
+                    infer_func=handlers if len(handlers) > 1 else handlers[0],
+                    inputs=[Tensor(name=t.name, dtype=np.dtype(t.dtype), shape=t.dims) for t in spec.inputs],
+                    outputs=[Tensor(name=t.name, dtype=np.dtype(t.dtype), shape=t.dims) for t in spec.outputs],
+                    config=model_config,
+                    strict=True,
+                )
+                with _environment(stub_library_path_env()):  # tritonserver and its stubs inherit it
+                    self._triton.run()
+                return self
+            except Exception as e:
+                self.stop()
+                if attempt == STARTS or not is_instance_handshake_race(e):
+                    raise
+                logging.getLogger("sortpool.serve").warning(
+                    "PyTriton's instance handshake raced at start (try %d of %d); starting Triton again", attempt, STARTS)
+        raise AssertionError("unreachable")
 
     @property
     def http_url(self) -> str:
