@@ -23,8 +23,7 @@ import sys
 from pathlib import Path
 
 from .errors import BackendFailure, BackendUnavailable, SortpoolError, UserInputError
-
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+from .inputs import ENGINE_SUFFIXES, is_engine_path
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -81,10 +80,6 @@ def _build_options(args, profile):
     )
 
 
-def _is_engine(path: str) -> bool:
-    return Path(path).suffix.lower() in ENGINE_SUFFIXES
-
-
 # ------------------------------------------------------------------------------------------------
 # commands
 # ------------------------------------------------------------------------------------------------
@@ -105,7 +100,7 @@ def _cmd_build(args) -> int:
     from .trt import build_engine
 
     require_file(args.model, "ONNX model")
-    if _is_engine(args.model):
+    if is_engine_path(args.model):
         raise UserInputError(f"{args.model} looks like an engine already; build takes an ONNX model")
     if args.summary_json:
         check_report_path(args.summary_json)  # before a build of minutes, not after
@@ -153,10 +148,10 @@ def _cmd_run(args) -> int:
     arrays = load_npz(args.inputs)
     backend = args.backend
     if backend == "auto":
-        backend = "trt" if _is_engine(args.model) else "ort"
-    if backend == "ort" and _is_engine(args.model):
+        backend = "trt" if is_engine_path(args.model) else "ort"
+    if backend == "ort" and is_engine_path(args.model):
         raise UserInputError(f"{args.model} is a TensorRT engine: ONNX Runtime runs .onnx models")
-    if backend in ("trt", "trt-rtx") and not _is_engine(args.model):
+    if backend in ("trt", "trt-rtx") and not is_engine_path(args.model):
         raise UserInputError(f"--backend {backend} runs an engine ({', '.join(ENGINE_SUFFIXES)}); build one with "
                              f"`sortpool build {args.model} -o MODEL.engine`")
     outputs, who = (_run_ort if backend == "ort" else _run_trt)(args.model, arrays, args)
@@ -173,7 +168,7 @@ def _cmd_check(args) -> int:
     from .inputs import onnx_io, parse_named_shapes, require_file
 
     require_file(args.model, "ONNX model")
-    if _is_engine(args.model):
+    if is_engine_path(args.model):
         raise UserInputError(f"check takes the ONNX model; pass the engine with --engine {args.model}")
     for path in args.inputs or []:
         require_file(path, "inputs file")
@@ -227,7 +222,7 @@ def _cmd_serve(args) -> int:
 def _cmd_triton_repo(args) -> int:
     from .serving import RepositoryOptions, write_repository
 
-    if _is_engine(args.model):
+    if is_engine_path(args.model):
         raise UserInputError(f"triton-repo takes the ONNX model (the engine's tensors come from it); pass the engine "
                              f"with --engine {args.model}")
     options = RepositoryOptions(name=args.name, engine=args.engine, max_batch_size=args.max_batch_size,

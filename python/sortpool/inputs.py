@@ -26,6 +26,14 @@ from .errors import UserInputError
 Dim = Union[int, str, None]  # a static extent, a symbolic one (dim_param) or an unknown one
 Shape = Tuple[int, ...]
 
+# File suffixes of serialized TensorRT engines (everything else is taken for an ONNX model).
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+
+
+def is_engine_path(path: Union[str, os.PathLike]) -> bool:
+    return Path(os.fspath(path)).suffix.lower() in ENGINE_SUFFIXES
+
+
 # Defaults for dynamic dims when no shape is given: axis 0 (batch) and every other dynamic axis.
 DEFAULT_BATCH = (1, 1, 8)
 DEFAULT_EXTENT = (32, 64, 128)

@@ -33,11 +33,8 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from ..errors import BackendFailure, BackendUnavailable, UserInputError
-from ..inputs import TensorSpec, require_file, validate_feed
+from ..inputs import TensorSpec, is_engine_path, require_file, validate_feed
 from .model import ModelOptions, TritonModelSpec, onnx_io_with_shapes, request_shapes_key, split_rows, triton_spec
-
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
-
 
 @dataclass
 class ServeOptions(ModelOptions):
@@ -118,7 +115,7 @@ def _environment(changes: dict):
 def model_backend(path: Path, backend: str) -> str:
     if backend != "auto":
         return backend
-    return "tensorrt" if path.suffix.lower() in ENGINE_SUFFIXES else "onnxruntime"
+    return "tensorrt" if is_engine_path(path) else "onnxruntime"
 
 
 class RequestError(UserInputError):
@@ -231,6 +228,7 @@ def is_instance_handshake_race(error: Exception) -> bool:
     text = str(error)
     return "get_config_from_handshake_server" in text and "ConnectionRefusedError" in text
 
+
 class ModelServer:
     """A running Triton server with one model. ``with ModelServer(path, options) as server:``
     starts it and waits until the model is ready; leaving the block stops it."""
@@ -246,7 +244,7 @@ class ModelServer:
     def _runners_and_io(self):
         opts = self.options
         if self.backend == "onnxruntime":
-            if self.path.suffix.lower() in ENGINE_SUFFIXES:
+            if is_engine_path(self.path):
                 raise UserInputError(f"{self.path} looks like a TensorRT engine; ONNX Runtime serves .onnx models")
             inputs, outputs = onnx_io_with_shapes(self.path)
             runners = [_OrtRunner(self.path, opts.threads) for _ in range(opts.instances)]
