@@ -22,8 +22,6 @@ import json
 import os
 import platform
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "python"))
 sys.path.insert(0, str(ROOT / "tests"))
 import sortpool  # noqa: E402
+from loopback import free_ports  # noqa: E402
 from reference import sorted_weighted_pool_ref  # noqa: E402
 
 DIGITS_MODEL = ROOT / "samples" / "cluttered_digits" / "results" / "best.onnx"
@@ -54,16 +53,6 @@ def pool_model(path: Path) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("sortpool", 1)])
     model.ir_version = 8
     path.write_bytes(model.SerializeToString())
-
-
-def free_ports(n: int):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def rss_mib(pid: int) -> float:

@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip  # noqa: B018  (imports below must fail loudly: this suite runs only where they exist)
-import tritonclient.grpc as grpcclient  # noqa: E402
-import tritonclient.http as httpclient  # noqa: E402
-from tritonclient.utils import InferenceServerException  # noqa: E402
+# Plain imports, no importorskip: this suite runs only in .venv-serve, where a missing package is a
+# broken install to report.
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
 
-from reference import sorted_weighted_pool_ref  # noqa: E402
-from sortpool.serving import ModelServer, ServeOptions  # noqa: E402
+from loopback import free_ports
+from reference import sorted_weighted_pool_ref
+from sortpool.serving import ModelServer, ServeOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "ort"))
@@ -39,17 +41,6 @@ MODEL_NAME = "pool"
 
 def reference(x: np.ndarray) -> np.ndarray:
     return sorted_weighted_pool_ref(x, ATTRS["kernel_shape"], ATTRS["strides"], ATTRS["pads"], 0, K, WEIGHTS)
-
-
-def free_ports(n: int):
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.fixture(scope="module")

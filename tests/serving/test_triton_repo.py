@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from tritonclient.grpc import model_config_pb2
 
+from loopback import free_ports
+
 from sortpool import ort_library_path
 from sortpool.errors import UserInputError
 from sortpool.serving import RepositoryOptions, parse_config, write_repository
@@ -124,16 +126,10 @@ def test_command_line(tmp_path):
 
 def _tritonserver(repo: Path, tmp_path: Path) -> str:
     """Runs PyTriton's tritonserver 2.51 on `repo` (it has the Python backend only) and returns its log."""
-    import socket
-
     from pytriton.utils.distribution import get_libs_path, get_root_module_path
 
     server = get_root_module_path() / "tritonserver"
-    ports = []
-    for _ in range(3):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
+    ports = free_ports(3)
     env = dict(os.environ, LD_LIBRARY_PATH=os.pathsep.join([str(server / "external_libs"), str(get_libs_path())]))
     r = subprocess.run([str(server / "bin" / "tritonserver"), f"--model-repository={repo}",
                         f"--backend-directory={server / 'backends'}", "--http-address=127.0.0.1",
