@@ -19,7 +19,6 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
-import math
 import os
 import platform
 import re
@@ -223,9 +222,10 @@ def summarize(runs: list, configs: list) -> dict:
         entry = {key: _stats([r[key] for r in rs]) for key in
                  ("val_ce_best", "val_ce_final", "test_acc_best", "test_acc_final", "test_ce_best", "best_epoch")}
         entry["seeds"] = [r["seed"] for r in rs]
-        entry["converged"] = sum(converged(r)["ok"] for r in rs)
-        entry["plateau"] = sum(converged(r)["plateau"] for r in rs)
-        entry["best_before_last"] = sum(converged(r)["best_before_last"] for r in rs)
+        rules = [converged(r) for r in rs]
+        entry["converged"] = sum(c["ok"] for c in rules)
+        entry["plateau"] = sum(c["plateau"] for c in rules)
+        entry["best_before_last"] = sum(c["best_before_last"] for c in rules)
         if rs[0]["weights_best"]:
             entry["weights_best_mean"] = [[round(float(v), 4) for v in np.mean([r["weights_best"][i] for r in rs], axis=0)]
                                           for i in range(len(rs[0]["weights_best"]))]
@@ -261,7 +261,10 @@ def paired(runs: list, a: str, b: str, key: str = "val_ce_best") -> dict | None:
 
 
 def verdict(p: dict) -> str:
-    """What the 95 % interval supports: "lower", "higher" or "no detectable difference"."""
+    """What the 95 % interval supports: "lower", "higher" or "no detectable difference" (one seed
+    has no interval)."""
+    if p["n"] < 2:
+        return "one seed: no interval"
     lo, hi = p["ci95"]
     return "lower" if hi < 0 else "higher" if lo > 0 else "no detectable difference"
 
@@ -276,10 +279,8 @@ def compare(runs: list, summary: dict) -> dict:
         comp["article_relative"][k] = (ARTICLE[k] - ARTICLE["max"]) / ARTICLE["max"]
     if "k3" in summary and "k3_raw" in summary:
         comp["softmax"] = paired(runs, "k3", "k3_raw")
-    for k, p in comp["vs_max"].items():
-        p["verdict"] = verdict(p) if p["n"] > 1 else "one seed: no interval"
-    if comp["softmax"]:
-        comp["softmax"]["verdict"] = verdict(comp["softmax"]) if comp["softmax"]["n"] > 1 else "one seed: no interval"
+    for p in [*comp["vs_max"].values(), *([comp["softmax"]] if comp["softmax"] else [])]:
+        p["verdict"] = verdict(p)
     return comp
 
 
