@@ -122,6 +122,9 @@ def test_command_line(tmp_path):
     assert engine_first.returncode == 2 and "--engine" in engine_first.stderr
     missing = _sortpool("triton-repo", str(tmp_path / "absent.onnx"), "--out", str(tmp_path / "r3"))
     assert missing.returncode == 2 and "not found" in missing.stderr
+    onto_a_file = _sortpool("triton-repo", str(model), "--out", str(model))
+    assert onto_a_file.returncode == 2 and "is a file, not a folder" in onto_a_file.stderr
+    assert "Traceback" not in onto_a_file.stderr
 
 
 def _tritonserver(repo: Path, tmp_path: Path) -> str:

@@ -116,6 +116,8 @@ def write_repository(model: os.PathLike, out: os.PathLike, options: Optional[Rep
     spec = onnx_triton_spec(onnx_path, opts.max_batch_size)
 
     root = Path(os.fspath(out))
+    if root.exists() and not root.is_dir():
+        raise UserInputError(f"{root} is a file, not a folder for the repository")
     if root.exists() and any(root.iterdir()) and not opts.overwrite:
         raise UserInputError(f"{root} exists and is not empty (overwrite it with --force)")
     served_root = opts.server_root.rstrip("/") if opts.server_root else str(root.resolve())
