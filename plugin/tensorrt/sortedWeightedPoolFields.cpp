@@ -105,7 +105,7 @@ std::string readFloats(PluginField const& f, std::vector<float>* out) {
             out->push_back(static_cast<float>(v));
         }
     } else {
-        return fieldError(f.name, std::string("has type ") + typeName(f.type) + ", expected kFLOAT32");
+        return fieldError(f.name, std::string("has type ") + typeName(f.type) + ", expected kFLOAT32 or kFLOAT64");
     }
     return "";
 }

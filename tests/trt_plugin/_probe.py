@@ -160,29 +160,6 @@ def main(scenario):
             "swp", fc(ints("kernel_shape", [2, 2], np.int64), ints("pool_range", [2], np.int64),
                       floats("weights", [0.7, 0.3])), trt.TensorRTPhase.BUILD)
         out(created=p is not None)
-    elif scenario == "types_formats":
-        c_api()
-        p = v3_creator().create_plugin("swp", good_fields(), trt.TensorRTPhase.BUILD)
-        build = p.get_capability_interface(trt.PluginCapabilityType.BUILD)
-        try:
-            types = {}
-            for t in (trt.DataType.FLOAT, trt.DataType.HALF, trt.DataType.BF16):
-                got = build.get_output_data_types([t])
-                if not got:  # the bindings return nothing for C++ plugins
-                    out(callable=False, why="get_output_data_types returned %r for a C++ plugin" % (got,))
-                    return
-                types[t.name] = got[0].name
-            try:
-                build.get_output_data_types([trt.DataType.INT32])
-                rejected = False
-            except Exception:
-                rejected = True
-            sfc, expected = sfc_table(build, dynamic=True)
-        except Exception as e:  # bindings that cannot call into a C++ plugin
-            out(callable=False, why=repr(e))
-            return
-        out(callable=True, output_types=types, unsupported_output_type_rejected=rejected, sfc=sfc,
-            sfc_expected=expected)
     elif scenario == "v1_serialization":
         lib = c_api()
         cr = reg.get_creator(NAME, "1", "")
@@ -202,50 +179,11 @@ def main(scenario):
             corr_tried += 1
             corr_rejected += cr.deserialize_plugin("swp", bytes(b)) is None
         corr_msg = lib.sortpoolTrtLastError().decode()
-        # The bindings hand back a C++ V2 plugin as IPluginV2, whose Python type lacks the
-        # IPluginV2DynamicExt methods; the C++ test covers them then.
-        out_type = sfc = expected = None
-        if hasattr(p, "get_output_data_type") and hasattr(p, "supports_format_combination"):
-            out_type = p.get_output_data_type(0, [trt.DataType.HALF]).name
-            sfc, expected = sfc_table(p, dynamic=False)
         out(roundtrip_equal=equal, truncated_tried=trunc_tried, truncated_rejected=trunc_rejected,
             truncated_message=trunc_msg, corrupted_tried=corr_tried, corrupted_rejected=corr_rejected,
-            corrupt_message=corr_msg, output_type_half=out_type, sfc=sfc, sfc_expected=expected,
-            tensorrt_version=p.tensorrt_version)
+            corrupt_message=corr_msg, tensorrt_version=p.tensorrt_version)
     else:
         raise SystemExit(f"unknown scenario {scenario}")
-
-
-def sfc_table(obj, dynamic):
-    """supportsFormatCombination over (X type, Y type, Y format) and the answers the contract expects."""
-    types = [trt.DataType.FLOAT, trt.DataType.HALF, trt.DataType.BF16, trt.DataType.INT8, trt.DataType.INT32]
-    fmts = [trt.TensorFormat.LINEAR, trt.TensorFormat.CHW32]
-    good = {trt.DataType.FLOAT, trt.DataType.HALF, trt.DataType.BF16}
-    got, want = {}, {}
-
-    def desc(t, f):
-        d = trt.PluginTensorDesc()
-        d.type, d.format = t, f
-        d.dims = trt.Dims([1, 1, 4, 4])
-        if dynamic:
-            dd = trt.DynamicPluginTensorDesc()
-            dd.desc = d
-            return dd
-        return d
-
-    for xt in types:
-        for xf in fmts:
-            key = f"pos0 {xt.name} {xf.name}"
-            got[key] = bool(obj.supports_format_combination(0, [desc(xt, xf), desc(xt, xf)], 1))
-            want[key] = xt in good and xf == trt.TensorFormat.LINEAR
-            if not want[key]:
-                continue
-            for yt in types:
-                for yf in fmts:
-                    key = f"pos1 {xt.name}->{yt.name} {yf.name}"
-                    got[key] = bool(obj.supports_format_combination(1, [desc(xt, xf), desc(yt, yf)], 1))
-                    want[key] = yt == xt and yf == trt.TensorFormat.LINEAR
-    return got, want
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 // output types, format combinations, and the output-shape expression against the core's
 // pooled_extent (through a small IExprBuilder that evaluates constants).
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -93,7 +94,7 @@ static void testFields() {
         delete p;
     }
     struct Bad { Fields f; char const* needle; };
-    std::vector<Bad> bad(8);
+    std::vector<Bad> bad(9);
     bad[0].f.i32("pool_range", {5}).f32("weights", {1, 1, 1, 1, 1}); bad[0].needle = "pool_range";
     bad[1].f.i32("pool_range", {2}).f32("weights", {1, 1, 1}); bad[1].needle = "weights";
     bad[2].f.i32("pool_range", {1}); bad[2].needle = "weights";
@@ -102,6 +103,7 @@ static void testFields() {
     bad[5].f.i32("kernel_shape", {2, 2}).i32("pads", {0, 0, 2, 0}).i32("pool_range", {1}).f32("weights", {1}); bad[5].needle = "pads";
     bad[6].f.i32("pool_range", {1}).i32("pool_range", {1}).f32("weights", {1}); bad[6].needle = "more than once";
     bad[7].f.i32("kernel_shape", {9, 8}).i32("pool_range", {1}).f32("weights", {1}); bad[7].needle = "kernel_shape";
+    bad[8].f.i32("pool_range", {1}).i32("weights", {1}); bad[8].needle = "expected kFLOAT32 or kFLOAT64";
     SortedWeightedPoolPluginLegacyCreator v2;
     for (auto& b : bad) {
         IPluginV3* p3 = v3.createPlugin("x", b.f.get(), TensorRTPhase::kBUILD);
@@ -471,6 +473,110 @@ static void testV2Layouts() {
     testV2Layout86(p10, b10, o10);
 }
 
+// --- output shapes of every plugin interface against the core's shape rule ------------------------------
+// The (N, C, H, W) constants a plugin's shape expression gives for input dims `x`; -1 where it gave no
+// expression.
+template <class Builder, class DimsExprsT, class Call>
+static std::array<int64_t, 4> pluginOutputDims(int64_t const (&x)[4], Call call) {
+    Builder eb;
+    DimsExprsT in{};
+    in.nbDims = 4;
+    for (int i = 0; i < 4; ++i) in.d[i] = eb.constant(static_cast<int32_t>(x[i]));
+    DimsExprsT const out = call(in, eb);
+    std::array<int64_t, 4> dims{-1, -1, -1, -1};
+    for (int i = 0; i < 4 && out.nbDims == 4; ++i)
+        if (out.d[i] != nullptr) dims[static_cast<size_t>(i)] = out.d[i]->getConstantValue();
+    return dims;
+}
+
+// The core's output extent for one axis, asked with the other spatial axis unknown so that each axis
+// is judged alone; an axis the core rejects (padded input smaller than the window) expects 0, the value
+// the expressions give before configure time reports it.
+static int64_t coreExtent(PoolConfig const& cfg, int64_t n, int64_t c, int64_t h, int64_t w, int axis) {
+    Shape4 y;
+    std::vector<int64_t> const dims = axis == 0 ? std::vector<int64_t>{n, c, h, kUnknownDim}
+                                                : std::vector<int64_t>{n, c, kUnknownDim, w};
+    if (!infer_output_shape(cfg, dims, &y).empty()) return 0;
+    return axis == 0 ? y.h : y.w;
+}
+
+// getOutputShapes (version "2") and getOutputDimensions through each version "1" layout, for both
+// spatial axes with their own kernel, stride and asymmetric pads, in both ceil modes, against the
+// core's infer_output_shape. Floor mode depends on the pad sum only, so ceil mode is what tells a
+// head pad from a tail pad.
+static void testOutputShapesBothAxes() {
+    struct Axis {
+        int64_t kernel, stride, head, tail;
+    };
+    std::vector<Axis> axes;
+    for (int64_t k = 1; k <= 4; ++k)
+        for (int64_t s = 1; s <= 3; ++s)
+            for (int64_t head = 0; head < k; ++head)
+                for (int64_t tail = 0; tail < k; ++tail) axes.push_back({k, s, head, tail});
+    long compared = 0, wrong = 0;
+    std::vector<std::string> interfaces;
+    for (int64_t ceil = 0; ceil <= 1; ++ceil)
+        for (Axis const& ah : axes)
+            for (Axis const& aw : axes) {
+                PoolConfig cfg;
+                PoolGeometry& g = cfg.geometry;
+                g.kernel_h = ah.kernel; g.stride_h = ah.stride; g.pad_top = ah.head; g.pad_bottom = ah.tail;
+                g.kernel_w = aw.kernel; g.stride_w = aw.stride; g.pad_left = aw.head; g.pad_right = aw.tail;
+                g.ceil_mode = ceil;
+                g.pool_range = 1;
+                cfg.weights = {1.f};
+                SortedWeightedPoolPlugin v3(cfg);
+                SortedWeightedPoolPluginLegacy p10(cfg);
+                SortedWeightedPoolPluginLegacy86 p86(cfg);
+                abi86::IPluginV2DynamicExt& i86 = p86;
+#if SORTPOOL_HAS_V2_ABI11
+                SortedWeightedPoolPluginLegacy11 p11(cfg);
+                abi11::IPluginV2DynamicExt& i11 = p11;
+#endif
+                for (int64_t h = 0; h <= 7; ++h)
+                    for (int64_t w = 0; w <= 7; ++w) {
+                        int64_t const x[4] = {2, 3, h, w};
+                        std::array<int64_t, 4> const want = {2, 3, coreExtent(cfg, 2, 3, h, w, 0),
+                                                             coreExtent(cfg, 2, 3, h, w, 1)};
+                        std::vector<std::pair<char const*, std::array<int64_t, 4>>> got;
+                        got.emplace_back("v2 getOutputShapes", pluginOutputDims<ConstBuilder, DimsExprs>(
+                            x, [&](DimsExprs const& in, ConstBuilder& eb) {
+                                DimsExprs o{};
+                                if (v3.getOutputShapes(&in, 1, nullptr, 0, &o, 1, eb) != 0) o.nbDims = 0;
+                                return o;
+                            }));
+                        got.emplace_back("v1 headers' layout", pluginOutputDims<ConstBuilder, DimsExprs>(
+                            x, [&](DimsExprs const& in, ConstBuilder& eb) { return p10.getOutputDimensions(0, &in, 1, eb); }));
+                        got.emplace_back("v1 8.6 layout", pluginOutputDims<ConstBuilder86, abi86::DimsExprs>(
+                            x, [&](abi86::DimsExprs const& in, ConstBuilder86& eb) { return i86.getOutputDimensions(0, &in, 1, eb); }));
+#if SORTPOOL_HAS_V2_ABI11
+                        got.emplace_back("v1 TensorRT 11 layout", pluginOutputDims<ConstBuilder, DimsExprs>(
+                            x, [&](DimsExprs const& in, ConstBuilder& eb) { return i11.getOutputDimensions(0, &in, 1, eb); }));
+#endif
+                        if (interfaces.empty())
+                            for (auto const& r : got) interfaces.emplace_back(r.first);
+                        for (auto const& r : got) {
+                            ++compared;
+                            if (r.second == want) continue;
+                            if (wrong++ < 5)
+                                std::fprintf(stderr, "  %s: kernel %lldx%lld stride %lldx%lld pads t%lld l%lld b%lld r%lld "
+                                             "ceil %lld, input 2x3x%lldx%lld: plugin 2x3x%lldx%lld (N %lld C %lld), core %lldx%lld\n",
+                                             r.first, (long long)ah.kernel, (long long)aw.kernel, (long long)ah.stride,
+                                             (long long)aw.stride, (long long)ah.head, (long long)aw.head, (long long)ah.tail,
+                                             (long long)aw.tail, (long long)ceil, (long long)h, (long long)w,
+                                             (long long)r.second[2], (long long)r.second[3], (long long)r.second[0],
+                                             (long long)r.second[1], (long long)want[2], (long long)want[3]);
+                        }
+                    }
+            }
+    long const expected = 2L * static_cast<long>(axes.size() * axes.size()) * 64 * static_cast<long>(interfaces.size());
+    CHECK(interfaces.size() == (SORTPOOL_HAS_V2_ABI11 ? 4U : 3U));
+    CHECK(compared == expected);
+    CHECK_MSG(wrong == 0, std::to_string(wrong) + " of " + std::to_string(compared) + " output shapes differ from the core");
+    std::printf("output shapes, both axes, %zu interfaces: %ld compared with the core, %ld wrong\n", interfaces.size(),
+                compared, wrong);
+}
+
 // --- the experimental half2 window pair (sortedWeightedPoolHalf2Windows.h) against the core -------------------
 // Every 4-cell window over a value set with NaN, +-inf, +-0, a subnormal, ties and the largest half,
 // paired with a random window, for every K: the pair's two results equal the core's
@@ -685,6 +791,7 @@ int main() {
     testShapesAndFormats();
     testV1TypesAndFormats();
     testV2Layouts();
+    testOutputShapesBothAxes();
     testHalf2Windows();
     testDivideByConstant();
     testFlatVariantPreconditions();
