@@ -4,7 +4,7 @@
 For each window and pool_range it times forward and forward+backward of ``SortedWeightedPool2d``
 through both of its paths (``kernels``: the project's CPU training kernels, plugin/training, with
 their hand-written backward;
-``topk``: unfold + topk, the general path) and of ``torch.nn.functional.max_pool2d`` on the same
+``sorting``: unfold and a stable sort, the general path, functional.pool_by_sorting) and of ``torch.nn.functional.max_pool2d`` on the same
 input (the bar: k = 1 is max pooling). Runs are interleaved (A B C A B C ...) so drift on a shared
 machine hits all alike; medians and ratios to max_pool2d are printed. ``--memory`` also measures
 the peak of the memory torch allocates in one training step per path, each in a fresh process. ``--json``
@@ -30,7 +30,7 @@ CASES = [  # (kernel, stride, padding, pool_range)
     (3, 2, 1, 4),
     (3, 2, 1, 9),
 ]
-PATHS = ("kernels", "topk")
+PATHS = ("kernels", "sorting")
 
 
 def _setup(export_dir: str | None):
@@ -87,7 +87,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per variant (default %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default %(default)s)")
     parser.add_argument("--sortpool-torch", metavar="DIR", help="import sortpool_torch from DIR")
-    parser.add_argument("--device", default="cpu", help="cpu, or cuda: the layer's CUDA path (unfold + topk; the "
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: the layer's CUDA path (the sorting path; the "
                         "training kernels are CPU-only) against max_pool2d (tools/gpu_check.sh)")
     parser.add_argument("--memory", action="store_true", help="also the peak memory of one training step per path")
     parser.add_argument("--json", metavar="FILE", help="write the medians here")
@@ -106,7 +106,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     shape = tuple(int(v) for v in args.shape.split(","))
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(args.device).requires_grad_()
-    paths = PATHS if args.device == "cpu" else ("topk",)
+    paths = PATHS if args.device == "cpu" else ("sorting",)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 
     def timed(fn, backward: bool) -> float:

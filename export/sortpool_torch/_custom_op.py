@@ -3,7 +3,7 @@
 During ONNX export (see ``sortpool_torch.onnx_export``) every ``SortedWeightedPool2d`` calls this
 custom op with its attributes and its effective weights baked in as a list of floats, so the
 exporters see one opaque node that they translate to one ``sortpool::SortedWeightedPool`` ONNX
-node. Its eager implementation is ``functional.sorted_weighted_pool2d`` (the one definition of
+node. Its eager implementation is ``functional.pool2d`` (the one definition of
 the math); its fake implementation gives the output shape for torch.export with symbolic sizes.
 The op is not differentiable (it is for inference/export; training uses the functional form).
 """
@@ -14,7 +14,7 @@ from typing import List
 
 import torch
 
-from .functional import pooled_extent, sorted_weighted_pool2d
+from .functional import pool2d, pooled_extent
 
 OP_NAME = "sortpool::sorted_weighted_pool"
 
@@ -32,7 +32,7 @@ def sorted_weighted_pool(
     w = torch.tensor(weights, dtype=torch.float32, device=x.device)
     if w.numel() != pool_range:
         w = w.reshape(-1, pool_range)
-    return sorted_weighted_pool2d(x, w, kernel_shape, strides, pads, bool(ceil_mode))
+    return pool2d(x, w, kernel_shape, strides, pads, bool(ceil_mode))
 
 
 @sorted_weighted_pool.register_fake

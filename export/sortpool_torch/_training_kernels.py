@@ -78,6 +78,9 @@ def _check_inputs(op: str, x: torch.Tensor, weights: torch.Tensor) -> None:
             weights.dim() == 2 and weights.shape[0] != x.shape[1]):
         raise ValueError(f"{op}: weights must be (k,) or (C, k) in {_acc_dtype(x.dtype)}, got {weights.dtype} "
                          f"{tuple(weights.shape)} for {x.shape[1]} channels")
+    if weights.device != x.device:  # the kernels read both through host pointers
+        raise ValueError(f"{op}: expected all tensors on the same device, but x is on {x.device} and weights on "
+                         f"{weights.device}")
 
 
 def _forward(x: torch.Tensor, weights: torch.Tensor, kernel: List[int], strides: List[int], pads: List[int],
@@ -169,13 +172,36 @@ class _Eager(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_y):
+        if torch.is_grad_enabled():  # create_graph=True: the gradients must be differentiable too
+            return _differentiable_gradients(ctx, grad_y)
         return _gradients(ctx, grad_y, _backward)
+
+
+def _differentiable_gradients(ctx, grad_y):
+    """The same gradients as a graph that autograd can differentiate again (double backward):
+    those of the sorting path, which follows the same rank rule in plain torch ops."""
+    from .functional import pool_by_sorting  # (functional imports this module)
+
+    x, weights = ctx.saved_tensors
+    needed = ctx.needs_input_grad[:2]
+    y = pool_by_sorting(x, weights, *ctx.geometry, grad_y.shape[2], grad_y.shape[3])
+    found = iter(torch.autograd.grad(y, [t for t, need in zip((x, weights), needed) if need], grad_y,
+                                     create_graph=True))
+    return tuple(next(found) if need else None for need in needed) + (None,) * 5
+
+
+def _needs_custom_op(x: torch.Tensor) -> bool:
+    """Under torch.compile, make_fx or FakeTensorMode (a dispatch mode), or for a tensor subclass
+    such as a fake tensor, the kernels cannot read the data: the custom op, with its fake kernel,
+    is what those tracers record."""
+    return (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0
+            or type(x) not in (torch.Tensor, torch.nn.Parameter))
 
 
 def pool(x: torch.Tensor, weights: torch.Tensor, kernel: List[int], strides: List[int], pads: List[int], out_h: int,
          out_w: int) -> torch.Tensor:
-    """The layer's CPU training path: :func:`sorted_weighted_pool_training`, as a custom op under
-    torch.compile and through an autograd.Function in eager mode."""
-    if torch.compiler.is_compiling():
+    """The layer's CPU training path: :func:`sorted_weighted_pool_training`, as a custom op for
+    tracers (torch.compile, make_fx, fake tensors) and through an autograd.Function in eager mode."""
+    if _needs_custom_op(x):
         return sorted_weighted_pool_training(x, weights, kernel, strides, pads, out_h, out_w)
     return _Eager.apply(x, weights, kernel, strides, pads, out_h, out_w)

@@ -10,7 +10,7 @@ from torch import nn
 
 from sortpool.contract import MAX_WINDOW_CELLS, Naming, check_attributes, window_fits
 
-from .functional import pooled_extent, sorted_weighted_pool2d
+from .functional import pool2d, pooled_extent
 
 __all__ = ["SortedWeightedPool2d", "MAX_WINDOW_CELLS", "MAX_INIT_WEIGHT"]
 
@@ -147,7 +147,9 @@ class SortedWeightedPool2d(nn.Module):
         return torch.softmax(w, dim=-1) if self.normalize else w
 
     def output_size(self, height: int, width: int) -> Tuple[int, int]:
-        """Output (H_out, W_out) for an input of (height, width) (MaxPool's formula)."""
+        """Output (H_out, W_out) for an input of (height, width) (MaxPool's formula); ValueError, as
+        in forward, when the padded input is smaller than the window."""
+        self._check_window_fits(height, width, f"{height}x{width}")
         kh, kw = self.kernel_size
         sh, sw = self.stride
         pt, pl, pb, pr = self.padding
@@ -167,12 +169,14 @@ class SortedWeightedPool2d(nn.Module):
                 f"SortedWeightedPool2d: the layer has per-channel weights for {self.channels} channels "
                 f"but the input has C = {x.shape[1]}"
             )
+        self._check_window_fits(x.shape[2], x.shape[3], tuple(x.shape))
+
+    def _check_window_fits(self, h, w, shown) -> None:
         kh, kw = self.kernel_size
         pt, pl, pb, pr = self.padding
-        h, w = x.shape[2], x.shape[3]
         if not (window_fits(h, kh, pt, pb) and window_fits(w, kw, pl, pr)):
             raise ValueError(
-                f"SortedWeightedPool2d: input {tuple(x.shape)} is smaller than the window: padded size "
+                f"SortedWeightedPool2d: input {shown} is smaller than the window: padded size "
                 f"{h + pt + pb}x{w + pl + pr} < kernel {kh}x{kw}"
             )
 
@@ -200,7 +204,7 @@ class SortedWeightedPool2d(nn.Module):
                 self._export_weights,
             )
         else:
-            y = sorted_weighted_pool2d(x, self.weights(), self.kernel_size, self.stride, self.padding, self.ceil_mode)
+            y = pool2d(x, self.weights(), self.kernel_size, self.stride, self.padding, self.ceil_mode)
         return y.squeeze(0) if unbatched else y
 
     def extra_repr(self) -> str:

@@ -99,10 +99,16 @@ def _compile_check(backend):
     compiled = torch.compile(model, fullgraph=True, backend=backend, dynamic=True)
     for shape in [(2, 2, 9, 11), (3, 2, 12, 8)]:
         x = torch.randn(shape, requires_grad=True)
-        y = compiled(x)
-        torch.testing.assert_close(y, model(x))
-        y.sum().backward()
-        assert x.grad is not None and model[1].logits.grad is not None
+        grads = []
+        for run in (compiled, model):
+            model.zero_grad()
+            x.grad = None
+            y = run(x)
+            (y * torch.linspace(-1, 2, y.numel()).reshape(y.shape)).sum().backward()
+            grads.append([x.grad.clone()] + [p.grad.clone() for p in model.parameters()])
+        torch.testing.assert_close(compiled(x), model(x))
+        for got, want in zip(*grads):
+            torch.testing.assert_close(got, want)
 
 
 def test_torch_compile_fullgraph_no_graph_break():

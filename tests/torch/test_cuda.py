@@ -1,5 +1,6 @@
-"""The PyTorch layer on a CUDA device against the NumPy reference (run by tools/gpu_check.sh on a
-machine with a GPU; skipped elsewhere with the reason shown)."""
+"""The PyTorch layer on a CUDA device against the NumPy reference, and its gradients (the sorting
+path) against the CPU training kernels' (run by tools/gpu_check.sh on a machine with a GPU;
+skipped elsewhere with the reason shown)."""
 from __future__ import annotations
 
 import numpy as np
@@ -59,3 +60,27 @@ def test_cuda_half_and_gradients():
     want = sorted_weighted_pool_ref(x16.float().cpu().numpy(), (3, 3), (2, 2), (1, 1, 1, 1), 0, 3,
                                     half.weights().detach().float().cpu().numpy()).astype(np.float16)
     np.testing.assert_array_equal(y16.detach().cpu().numpy(), want)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_gradients_equal_the_cpu_kernels_with_ties_nan_and_inf(dtype):
+    """The contract's rank rule on both devices: ties go to the earlier cell, NaN ranks first, a real
+    -inf outranks the padding. Non-overlapping windows (2x2, stride 2, one padded row and column):
+    each cell's gradient is one product, so the input gradients are equal bit for bit."""
+    g = torch.Generator().manual_seed(8)
+    x = torch.randint(-2, 3, (2, 3, 9, 9), generator=g).to(dtype)
+    x[0, 0, 2, 2], x[1, 1, 0, 0], x[1, 2, 4, 4] = float("nan"), float("-inf"), float("inf")
+    results = {}
+    for device in ("cpu", "cuda"):
+        layer = SortedWeightedPool2d(3, 2, 2, (1, 1, 0, 0), channels=3).to(device, dtype)
+        with torch.no_grad():
+            layer.logits.copy_(torch.randn(layer.logits.shape, generator=torch.Generator().manual_seed(1)))
+        xd = x.to(device).requires_grad_()
+        y = layer(xd)
+        y.backward(torch.linspace(-1, 1, y.numel(), dtype=dtype).reshape(y.shape).to(device))
+        results[device] = (y.detach().cpu(), xd.grad.cpu(), layer.logits.grad.cpu())
+    (y_cpu, gx_cpu, gw_cpu), (y_gpu, gx_gpu, gw_gpu) = results["cpu"], results["cuda"]
+    assert torch.equal(y_cpu.isnan(), y_gpu.isnan()) and torch.equal(y_cpu.nan_to_num(), y_gpu.nan_to_num())
+    assert torch.equal(gx_cpu.isnan(), gx_gpu.isnan()) and torch.equal(gx_cpu.nan_to_num(), gx_gpu.nan_to_num())
+    assert torch.equal(gw_cpu.isnan(), gw_gpu.isnan())
+    torch.testing.assert_close(gw_cpu.nan_to_num(), gw_gpu.nan_to_num(), rtol=1e-5, atol=1e-5)

@@ -232,6 +232,43 @@ def test_unbatched_and_empty_inputs():
     assert layer(torch.randn(2, 3, 5, 0)).shape == (2, 3, 2, 0)
     assert layer.output_size(5, 7) == (2, 3)
     assert SortedWeightedPool2d(2, 2, ceil_mode=True).output_size(5, 7) == (3, 4)
+    with pytest.raises(ValueError, match="input 1x1 is smaller than the window: padded size 1x1 < kernel 5x5"):
+        SortedWeightedPool2d(1, 5, stride=1).output_size(1, 1)  # as forward: not a negative size
+
+
+def test_an_empty_output_stays_in_the_autograd_graph():
+    layer = SortedWeightedPool2d(2, 2)
+    x = torch.ones(2, 3, 0, 4, requires_grad=True)
+    y = layer(x)
+    assert y.shape == (2, 3, 0, 2) and y.requires_grad
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.zeros_like(x)) and torch.equal(layer.logits.grad, torch.zeros(2))
+
+
+@pytest.mark.parametrize("kernel_cells", [4, 0])  # the training kernels; TRAINING_KERNELS_MAX_CELLS = 0: sorting
+def test_a_channels_last_input_gives_a_channels_last_output(kernel_cells, monkeypatch):
+    from sortpool_torch import functional
+
+    monkeypatch.setattr(functional, "TRAINING_KERNELS_MAX_CELLS", kernel_cells)
+    layer = SortedWeightedPool2d(3, 2)
+    x = torch.randn(2, 5, 8, 6)
+    y = layer(x.to(memory_format=torch.channels_last))
+    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+    assert torch.equal(y, layer(x)) and layer(x).is_contiguous()
+
+
+@pytest.mark.parametrize("args,match", [
+    (((2, 2), (0, 2), (0, 0, 0, 0)), r"argument 'strides' = \[0, 2\] is invalid"),
+    (((9, 9), (1, 1), (0, 0, 0, 0)), r"argument 'kernel_shape' = \[9, 9\] is invalid: the window may hold at most 64"),
+    (((2, 2), (1, 1), (0, 2, 0, 0)), r"argument 'pads' = \[0, 2, 0, 0\] is invalid"),
+    (((1, 1), (1, 1), (0, 0, 0, 0)), r"argument 'pool_range' = 2 is invalid"),
+    (((3, 3), (1, 1), (0, 0, 0, 0)), r"input \(1, 1, 2, 2\) is smaller than the window"),
+])
+def test_functional_form_names_the_bad_argument(args, match):
+    with pytest.raises(ValueError, match=match):
+        sorted_weighted_pool2d(torch.randn(1, 1, 2, 2), torch.ones(2), *args)
+    with pytest.raises(ValueError, match=r"weights must be \(k,\) or \(C, k\) with C = 1, got \(3, 2\)"):
+        sorted_weighted_pool2d(torch.randn(1, 1, 2, 2), torch.ones(3, 2), (2, 2), (2, 2), (0, 0, 0, 0))
 
 
 def test_input_errors():

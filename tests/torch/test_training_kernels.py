@@ -1,7 +1,10 @@
-"""The layer's CPU training path (sortpool_torch._training_kernels, plugin/training): the forward
-against unfold + topk, the backward's routing (ties, NaN, padding, per-channel weights) against an
-independent NumPy routing of each rank to its cell, the weights' gradients against a float64 sum,
-the custom ops' registrations (opcheck, gradcheck) and the C boundary's errors."""
+"""The layer's two training paths, the CPU kernels (sortpool_torch._training_kernels,
+plugin/training) and the sorting path (functional.pool_by_sorting: CUDA, jit.trace, torch.func,
+second order): the forward of one against the other, the backward's routing (ties, NaN, -inf,
+padding, infinite gradients, per-channel weights) of both against an independent Python routing of
+each rank to its cell, the weights' gradients against a float64 sum, second-order gradients, the
+tracers (make_fx, fake tensors, torch.func), the custom ops' registrations (opcheck, gradcheck) and
+the C boundary's errors."""
 from __future__ import annotations
 
 import ctypes
@@ -18,8 +21,17 @@ from sortpool_torch import functional as spf
 pytestmark = pytest.mark.skipif(not tk.AVAILABLE, reason="libsortpool_training.so not built")
 
 
-def _topk_path(monkeypatch):
+def _sorting_path(monkeypatch):
     monkeypatch.setattr(spf, "TRAINING_KERNELS_MAX_CELLS", 0)
+
+
+def _use(path, monkeypatch):
+    """Run the layer on `path`: "kernels" or "sorting"."""
+    if path == "sorting":
+        _sorting_path(monkeypatch)
+
+
+PATHS = ["kernels", "sorting"]
 
 
 GEOMETRIES = [  # kernel, stride, padding (top, left, bottom, right), ceil_mode
@@ -46,7 +58,7 @@ def _layer(k, geometry, channels, g, dtype=torch.float32, normalize=True):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=IDS)
-def test_forward_is_bit_equal_to_unfold_topk(geometry, dtype, monkeypatch):
+def test_forward_is_bit_equal_to_the_sorting_path(geometry, dtype, monkeypatch):
     kernel = geometry[0]
     g = torch.Generator().manual_seed(hash(geometry) & 0xFFFF)
     x = torch.randint(-3, 4, (2, 3, 11, 10), generator=g).to(dtype)  # many ties
@@ -86,10 +98,12 @@ def _reference_grads(x, weights, k, geometry, grad_out):
     return grad_x, grad_w
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=IDS)
 @pytest.mark.parametrize("ties", [False, True])
-def test_backward_routes_each_rank_to_one_cell(geometry, ties, dtype):
+def test_backward_routes_each_rank_to_one_cell(geometry, ties, dtype, path, monkeypatch):
+    _use(path, monkeypatch)
     kernel, stride = geometry[0], geometry[1]
     g = torch.Generator().manual_seed(7 + kernel[0] * 13 + stride[0] + ties)
     shape = (2, 3, 9, 11)
@@ -116,7 +130,9 @@ def test_backward_routes_each_rank_to_one_cell(geometry, ties, dtype):
             assert np.array_equal(np.isnan(got_w), np.isnan(want_w))
 
 
-def test_ties_go_to_the_first_cell_of_the_window():
+@pytest.mark.parametrize("path", PATHS)
+def test_ties_go_to_the_first_cell_of_the_window(path, monkeypatch):
+    _use(path, monkeypatch)
     x = torch.tensor([[[[5.0, 5.0], [5.0, 1.0]]]], requires_grad=True)
     layer = SortedWeightedPool2d(2, 2, normalize=False)
     with torch.no_grad():
@@ -125,7 +141,9 @@ def test_ties_go_to_the_first_cell_of_the_window():
     assert x.grad.tolist() == [[[[10.0, 100.0], [0.0, 0.0]]]]
 
 
-def test_signed_zeros_are_equal_values_and_nan_ranks_first():
+@pytest.mark.parametrize("path", PATHS)
+def test_signed_zeros_are_equal_values_and_nan_ranks_first(path, monkeypatch):
+    _use(path, monkeypatch)
     layer = SortedWeightedPool2d(3, 2, normalize=False)
     with torch.no_grad():
         layer.logits.copy_(torch.tensor([1.0, 10.0, 100.0]))
@@ -139,32 +157,139 @@ def test_signed_zeros_are_equal_values_and_nan_ranks_first():
     assert x.grad.tolist() == [[[[10.0, 0.0], [1.0, 100.0]]]]  # NaN first, then +inf, then 3
 
 
-def test_cells_not_kept_get_zero_even_for_an_infinite_gradient():
+@pytest.mark.parametrize("path", PATHS)
+def test_cells_not_kept_get_zero_even_for_an_infinite_gradient(path, monkeypatch):
+    _use(path, monkeypatch)
     layer = SortedWeightedPool2d(1, 2, normalize=False)
     x = torch.tensor([[[[1.0, 4.0], [2.0, 3.0]]]], requires_grad=True)
     layer(x).backward(torch.tensor([[[[float("inf")]]]]))
     assert x.grad.tolist() == [[[[0.0, float("inf")], [0.0, 0.0]]]]
 
 
-def test_window_gradient_sums_equal_the_topk_path_and_logit_gradients_agree(monkeypatch):
-    """Routing among equal values may differ from topk's, but each window hands out the same
-    gradients (compared as sorted lists, exactly); the logits' gradients agree to float32
-    rounding (the kernels sum them in float64, autograd in float32)."""
+def test_both_paths_route_ties_alike_and_their_logit_gradients_agree(monkeypatch):
+    """Equal values: both paths give each cell the same share, bit for bit (non-overlapping
+    windows, so each cell's gradient is one rounded product); the logits' gradients agree to
+    float32 rounding (the kernels sum them in float64, autograd in float32)."""
     g = torch.Generator().manual_seed(11)
     x = torch.randint(-2, 3, (4, 5, 12, 12), generator=g).float()
     results = []
-    for old in (False, True):
-        if old:
-            _topk_path(monkeypatch)
+    for path in PATHS:
+        _use(path, monkeypatch)
         layer = SortedWeightedPool2d(3, 2, 2, channels=5)
         with torch.no_grad():
             layer.logits.copy_(torch.randn(layer.logits.shape, generator=torch.Generator().manual_seed(3)))
         xr = x.clone().requires_grad_()
         (layer(xr) * torch.arange(1.0, 73.0).repeat(4 * 5 * 2)[: 4 * 5 * 36].reshape(4, 5, 6, 6)).sum().backward()
-        per_window = xr.grad.reshape(4, 5, 6, 2, 6, 2).permute(0, 1, 2, 4, 3, 5).reshape(4, 5, 6, 6, 4)
-        results.append((per_window.sort(-1).values, layer.logits.grad.clone()))
+        results.append((xr.grad, layer.logits.grad.clone()))
     assert torch.equal(results[0][0], results[1][0])
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_minus_inf_beside_padding_keeps_its_rank(path, monkeypatch):
+    """A real -inf outranks the padding (padded cells are not values): with window 1x2 and a left
+    pad, the first window's only cell is the -inf, which takes weight 0's share."""
+    _use(path, monkeypatch)
+    x = torch.tensor([[[[float("-inf"), 5.0]]]], requires_grad=True)
+    w = torch.tensor([0.75, 0.25], requires_grad=True)
+    y = spf.sorted_weighted_pool2d(x, w, (1, 2), (1, 1), (0, 1, 0, 0))
+    y.backward(torch.tensor([[[[2.0, 1.0]]]]))
+    assert y.tolist() == [[[[float("-inf"), float("-inf")]]]]
+    # window 0: [pad, -inf] -> -inf is rank 0; window 1: [-inf, 5] -> 5 rank 0, -inf rank 1
+    assert x.grad.tolist() == [[[[2.0 * 0.75 + 1.0 * 0.25, 1.0 * 0.75]]]]
+    assert w.grad.tolist() == [float("-inf"), float("-inf")]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_window_with_missing_ranks_adds_nothing_to_their_weights_even_for_an_infinite_gradient(path, monkeypatch):
+    """The corner windows of a padded 2x2 pooling hold one real cell: weights 1-3 get nothing from
+    them, not inf * 0 = NaN."""
+    _use(path, monkeypatch)
+    x = torch.tensor([[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]], requires_grad=True)
+    w = torch.tensor([0.4, 0.3, 0.2, 0.1], requires_grad=True)
+    y = spf.sorted_weighted_pool2d(x, w, (2, 2), (2, 2), (1, 1, 1, 1))
+    g = torch.zeros_like(y)
+    g[0, 0, 0, 0] = float("inf")  # the window holding only x[0, 0, 0, 0] = 1
+    y.backward(g)
+    assert w.grad.tolist() == [float("inf"), 0.0, 0.0, 0.0]
+    assert x.grad[0, 0, 0, 0] == float("inf") and x.grad.flatten()[1:].eq(0).all()
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_second_order_gradients_equal_on_both_paths_and_pass_gradgradcheck(per_channel, monkeypatch):
+    """create_graph=True through the kernels' backward: a gradient penalty (WGAN-GP style) gets the
+    same gradients as on the sorting path, and gradgradcheck passes on the kernels path."""
+    g = torch.Generator().manual_seed(2)
+    x0 = torch.randn(2, 3, 7, 6, generator=g, dtype=torch.float64)
+    results = []
+    for path in PATHS:
+        _use(path, monkeypatch)
+        layer = SortedWeightedPool2d(3, 3, 2, 1, ceil_mode=True, channels=3 if per_channel else None).double()
+        with torch.no_grad():
+            layer.logits.copy_(torch.randn(layer.logits.shape, generator=torch.Generator().manual_seed(4),
+                                           dtype=torch.float64))
+        x = x0.clone().requires_grad_()
+        grad_x, = torch.autograd.grad(layer(x).pow(2).sum(), x, create_graph=True)
+        penalty = grad_x.pow(2).sum()
+        results.append(torch.autograd.grad(penalty, [x, layer.logits]))
+        monkeypatch.undo()
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert results[0][1].abs().sum() > 0  # the penalty does depend on the logits
+    layer = SortedWeightedPool2d(3, 3, 2, 1, ceil_mode=True, channels=3 if per_channel else None).double()
+    w = torch.softmax(torch.randn(layer.logits.shape, generator=g, dtype=torch.float64), -1).requires_grad_()
+    assert spf.uses_training_kernels(9, x0)
+    assert torch.autograd.gradgradcheck(
+        lambda t, v: spf.sorted_weighted_pool2d(t, v, (3, 3), (2, 2), (1, 1, 1, 1), True),
+        (x0.clone().requires_grad_(), w))
+
+
+def test_torch_func_transforms_give_the_eager_results():
+    """torch.func.grad and vmap (per-sample gradients) run the sorting path on the CPU and agree
+    with eager autograd on the kernels path."""
+    from torch.func import functional_call, grad, vmap
+
+    g = torch.Generator().manual_seed(6)
+    layer = SortedWeightedPool2d(2, 2, channels=3)
+    with torch.no_grad():
+        layer.logits.copy_(torch.randn(layer.logits.shape, generator=g))
+    x = torch.randn(4, 3, 6, 6, generator=g)
+    params = {name: p.detach() for name, p in layer.named_parameters()}
+
+    def loss(p, sample):
+        return functional_call(layer, p, (sample[None],)).pow(2).sum()
+
+    per_sample = vmap(grad(loss), in_dims=(None, 0))(params, x)["logits"]
+    for i in range(x.shape[0]):
+        layer.zero_grad()
+        layer(x[i:i + 1]).pow(2).sum().backward()
+        torch.testing.assert_close(per_sample[i], layer.logits.grad, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(vmap(layer)(x[:, None]).squeeze(1), layer(x), rtol=0, atol=0)
+
+
+def test_make_fx_and_fake_tensors_record_the_custom_op():
+    """make_fx (real and symbolic) records the kernels' custom op, so the graph replays the layer at
+    other shapes; under FakeTensorMode the op's fake kernel gives the shape."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.proxy_tensor import make_fx
+    from torch.func import functional_call
+
+    layer = SortedWeightedPool2d(3, 2)
+    params = dict(layer.named_parameters())
+    for mode in ("real", "symbolic"):
+        gm = make_fx(lambda p, t: functional_call(layer, p, (t,)), tracing_mode=mode)(params, torch.randn(2, 3, 4, 4))
+        assert "sortpool.sorted_weighted_pool_training" in gm.code, mode
+        other = torch.randn(1, 3, 6, 8) if mode == "symbolic" else torch.randn(2, 3, 4, 4)
+        assert torch.equal(gm(params, other), layer(other)), mode
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        assert layer(torch.empty(2, 3, 8, 7)).shape == (2, 3, 4, 3)
+
+
+def test_weights_on_another_device_are_refused_before_the_kernels_read_them():
+    """The kernels read x and the weights through host pointers: a layer moved to another device
+    than its input gets a clear error, not a read of a device pointer."""
+    with pytest.raises(ValueError, match="expected all tensors on the same device.*x is on cpu and weights on meta"):
+        SortedWeightedPool2d(2, 2).to("meta")(torch.randn(1, 1, 4, 4))
 
 
 def test_gradcheck_with_padding_ceil_mode_and_per_channel_weights():
@@ -211,7 +336,7 @@ def test_which_path():
     assert not spf.uses_training_kernels(4, torch.zeros(1, 1, 4, 4, device="meta"))
 
 
-def test_without_the_library_the_layer_uses_unfold_topk(monkeypatch):
+def test_without_the_library_the_layer_uses_the_sorting_path(monkeypatch):
     x = torch.randn(2, 3, 8, 8, requires_grad=True)
     layer = SortedWeightedPool2d(2, 2)
     want = layer(x)
