@@ -89,6 +89,11 @@ def main() -> int:
     parser.add_argument("--sortpool-torch", metavar="DIR", help="import sortpool_torch from DIR")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda: the layer's CUDA path (the sorting path; the "
                         "training kernels are CPU-only) against max_pool2d (tools/gpu_check.sh)")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
+                        help="input and layer dtype (default %(default)s)")
+    parser.add_argument("--compile", metavar="BACKEND", help="torch.compile(fullgraph=True) every variant with this "
+                        "backend (inductor, aot_eager); the compile itself is in the warm-up, not timed")
+    parser.add_argument("--cases", help="comma-separated indices into the case list (default: all)")
     parser.add_argument("--memory", action="store_true", help="also the peak memory of one training step per path")
     parser.add_argument("--json", metavar="FILE", help="write the medians here")
     parser.add_argument("--one-step", help=argparse.SUPPRESS)
@@ -105,7 +110,9 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     shape = tuple(int(v) for v in args.shape.split(","))
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(args.device).requires_grad_()
+    dtype = getattr(torch, args.dtype)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(args.device, dtype).requires_grad_()
+    cases = CASES if not args.cases else [CASES[int(i)] for i in args.cases.split(",")]
     paths = PATHS if args.device == "cpu" else ("sorting",)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 
@@ -119,18 +126,25 @@ def main() -> int:
         return time.perf_counter() - t0
 
     rows = []
-    print(f"sortpool_torch from {Path(sortpool_torch.__file__).parent}; input {list(shape)} float32, "
-          f"{args.threads} threads, {args.repeats} interleaved runs; medians in ms (ratio to max_pool2d)")
+    print(f"sortpool_torch from {Path(sortpool_torch.__file__).parent}; input {list(shape)} {args.dtype} on "
+          f"{args.device}, {args.threads} threads, {args.repeats} interleaved runs"
+          + (f", torch.compile backend {args.compile}" if args.compile else ", eager")
+          + "; medians in ms (ratio to max_pool2d)")
     print(f"{'window':>12} {'k':>3} {'pass':>8} " + " ".join(f"{p:>16}" for p in paths) + f" {'max_pool2d':>11}")
-    for kernel, stride, padding, k in CASES:
-        layer = SortedWeightedPool2d(k, kernel, stride, padding).to(args.device)
+    for kernel, stride, padding, k in cases:
+        layer = SortedWeightedPool2d(k, kernel, stride, padding).to(args.device, dtype)
 
         def pool(t, kernel=kernel, stride=stride, padding=padding):
             return F.max_pool2d(t, kernel, stride, padding)
 
+        if args.compile:
+            torch._dynamo.reset()  # each case compiles afresh (and stays under the recompile limit)
+            layer = torch.compile(layer, backend=args.compile, fullgraph=True)
+            pool = torch.compile(pool, backend=args.compile, fullgraph=True)
+
         def through(path):
             def run(t):
-                _use_path(functional, path)
+                _use_path(functional, path)  # outside the compiled code: a guard picks the path's graph
                 return layer(t)
             return run
 
@@ -166,6 +180,7 @@ def main() -> int:
                 f"{p} {entry[p + '_mib']:.0f}" for p in (*PATHS, "max_pool2d")))
     if args.json:
         Path(args.json).write_text(json.dumps(dict(machine=platform.platform(), torch=torch.__version__, device=args.device,
+                                                   dtype=args.dtype, compile=args.compile,
                                                    shape=list(shape), threads=args.threads, rows=rows,
                                                    memory=memory), indent=2))
     return 0

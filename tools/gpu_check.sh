@@ -123,6 +123,14 @@ if python3 -c "import torch, pytest; assert torch.cuda.is_available()" >/dev/nul
   echo "== PyTorch layer's training step on CUDA against max_pool2d (benchmarks/bench_torch_layer.py --device cuda)"
   PYTHONPATH=$ROOT/python:$ROOT/export timeout 240 python3 "$ROOT/benchmarks/bench_torch_layer.py" --device cuda \
     --repeats 25 2>&1 | tee -a "$LOG" | tail -16
+  # float16, a large input, and torch.compile (inductor; two cases, compile time is not timed).
+  for extra in "--dtype float16 --repeats 25" "--shape 64,64,112,112 --repeats 11" \
+               "--compile inductor --cases 2,6 --repeats 25"; do
+    echo "== bench_torch_layer.py --device cuda $extra"
+    # shellcheck disable=SC2086
+    PYTHONPATH=$ROOT/python:$ROOT/export timeout 200 python3 "$ROOT/benchmarks/bench_torch_layer.py" --device cuda \
+      $extra 2>&1 | tee -a "$LOG" | tail -16
+  done
 fi
 
 echo "== deployment tooling end to end (tools/gpu_check_tooling.sh: needs the full tensorrt package)"
