@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -215,7 +216,20 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args(argv)
 
+    # The model and the servers' logs: removed after a clean run, kept to read after a failed one.
     work = Path(tempfile.mkdtemp(prefix="sortpool-bench-serving-"))
+    status = 1
+    try:
+        status = run(args, work)
+    finally:
+        if status == 0:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"the servers' logs are kept in {work}", file=sys.stderr)
+    return status
+
+
+def run(args, work: Path) -> int:
     rng = np.random.default_rng(0)
     models = {}
     if "digits" in args.models:

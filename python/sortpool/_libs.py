@@ -27,6 +27,16 @@ def _candidates(name: str, build_subdir: str, env_var: str) -> list[Path]:
     return found
 
 
+def _check_variable(env_var: str) -> None:
+    """A variable that is set must name a file: one set on purpose is never passed over in silence
+    for another copy of the library (UserInputError, exit status 2 in the `sortpool` command)."""
+    named = os.environ.get(env_var)
+    if named and not Path(named).is_file():
+        from .errors import UserInputError
+
+        raise UserInputError(f"${env_var} names {named}, which is not a file; point it to the library or unset it")
+
+
 def _first_existing(paths: list[Path]) -> str | None:
     for path in paths:
         if path.is_file():
@@ -38,8 +48,10 @@ def ort_library_path() -> str:
     """Path of the ONNX Runtime custom-op library (libsortpool_ort.so).
 
     Looks at $SORTPOOL_ORT_LIBRARY, then the copy bundled in the package, then a CMake build tree
-    of a source checkout. Raises FileNotFoundError naming the places it looked.
+    of a source checkout. Raises FileNotFoundError naming the places it looked, and
+    sortpool.errors.UserInputError when $SORTPOOL_ORT_LIBRARY is set but names no file.
     """
+    _check_variable("SORTPOOL_ORT_LIBRARY")
     paths = _candidates(ORT_LIBRARY_NAME, "plugin/ort", "SORTPOOL_ORT_LIBRARY")
     found = _first_existing(paths)
     if found is None:
@@ -51,13 +63,17 @@ def ort_library_path() -> str:
 
 def trt_rtx_soname_path() -> str | None:
     """Path of the library that answers TensorRT for RTX's ``dlopen("libtensorrt_rtx.so")``
-    (built beside the TensorRT plugin), or None. $SORTPOOL_TRT_RTX_SONAME overrides the search."""
+    (built beside the TensorRT plugin), or None. $SORTPOOL_TRT_RTX_SONAME overrides the search
+    (UserInputError when it names no file)."""
+    _check_variable("SORTPOOL_TRT_RTX_SONAME")
     return _first_existing(_candidates(TRT_RTX_SONAME_NAME, "plugin/tensorrt", "SORTPOOL_TRT_RTX_SONAME"))
 
 
 def trt_plugin_path() -> str | None:
     """Path of the TensorRT plugin library (libsortpool_trt_plugin.so), or None when it was not built
-    (it needs nvcc at build time). $SORTPOOL_TRT_PLUGIN overrides the search."""
+    (it needs nvcc at build time). $SORTPOOL_TRT_PLUGIN overrides the search (UserInputError when it
+    names no file)."""
+    _check_variable("SORTPOOL_TRT_PLUGIN")
     return _first_existing(_candidates(TRT_PLUGIN_NAME, "plugin/tensorrt", "SORTPOOL_TRT_PLUGIN"))
 
 

@@ -5,7 +5,8 @@ ONNX Runtime is the reference: each other backend is compared against it on the 
 (seeded random inputs at the profile's min/opt/max shapes, and the user's .npz files). Per output:
 max absolute and relative error and the number of mismatching elements, with Polygraphy's
 element-wise rule (an element mismatches when it is off by more than atol AND more than rtol
-relative to the reference; NaN against anything counts as a mismatch), tolerances by dtype
+relative to the reference), except that NaN in both at the same position agrees and NaN in one
+only mismatches (Polygraphy counts any NaN as a mismatch); tolerances by dtype
 (:data:`DEFAULT_TOLERANCES`) unless overridden.
 
 A backend that is missing here (TensorRT, a GPU, torch) is reported in one line and skipped; the
@@ -28,7 +29,7 @@ import numpy as np
 
 from .errors import (EXIT_MISMATCH, EXIT_OK, EXIT_UNAVAILABLE, BackendFailure, BackendUnavailable, SortpoolError,
                      UserInputError)
-from .inputs import ProfileShapes, TensorSpec, derive_profile, load_npz, onnx_io, validate_feed
+from .inputs import ProfileShapes, TensorSpec, check_output_path, derive_profile, load_npz, onnx_io, validate_feed
 
 # (atol, rtol) by output dtype. float32: TensorRT's fp32 layers may use TF32 convolutions
 # (sortpool check builds without TF32 unless told otherwise); the op itself matches bit for bit.
@@ -76,8 +77,10 @@ def _stats(candidate: np.ndarray, reference: np.ndarray, atol: float, rtol: floa
     else:
         diff = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
         ref = np.abs(reference.astype(np.float64))
-    both_inf = np.isinf(candidate.astype(np.float64)) & (candidate.astype(np.float64) == reference.astype(np.float64))
-    diff = np.where(both_inf, 0.0, diff)  # the same infinity is no error
+    c64, r64 = candidate.astype(np.float64), reference.astype(np.float64)
+    both_inf = np.isinf(c64) & (c64 == r64)
+    both_nan = np.isnan(c64) & np.isnan(r64)
+    diff = np.where(both_inf | both_nan, 0.0, diff)  # the same infinity, or NaN in both, is no error
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(diff == 0, 0.0, diff / ref)  # off a zero reference: inf, beyond any rtol
     bad = ((diff > atol) | np.isnan(diff)) & ((rel > rtol) | np.isnan(rel))
@@ -89,14 +92,15 @@ def _stats(candidate: np.ndarray, reference: np.ndarray, atol: float, rtol: floa
     return {"elements": int(reference.size), "mismatches": int(np.count_nonzero(bad)), "exact": exact,
             "max_abs_error": float(diff[finite].max()) if finite.any() else (None if diff.size == 0 else float("nan")),
             "max_rel_error": float(rel[shown_rel].max()) if shown_rel.any() else (None if rel.size == 0 else float("nan")),
-            "nan_mismatches": int(np.count_nonzero(np.isnan(diff)))}
+            "nan_mismatches": int(np.count_nonzero(np.isnan(diff))), "nan_agreements": int(np.count_nonzero(both_nan))}
 
 
 def _verdict(stats: dict, polygraphy) -> bool:
     """Pass or fail of one output in one iteration: Polygraphy's, except where it cannot judge:
     integer outputs (it compares through float64, where 2**53 + 1 equals 2**53: exact equality
-    decides, from the element count) and an output it did not compare."""
-    if stats.get("exact") or polygraphy is None:
+    decides, from the element count), NaN in both at the same positions (which it counts as
+    mismatches), outputs of different shapes and an output it did not compare."""
+    if stats.get("exact") or stats.get("nan_agreements") or "shape_mismatch" in stats or polygraphy is None:
         return stats["mismatches"] == 0 and "shape_mismatch" not in stats
     return bool(polygraphy)
 
@@ -191,6 +195,7 @@ def _random_feeds(inputs: Sequence[TensorSpec], profile: Mapping[str, ProfileSha
 
 def run_check(onnx_path: str, options: CheckOptions, log: Callable[[str], None] = print) -> Tuple[dict, int]:
     """Runs the comparison; returns (report, exit status). Raises SortpoolError on bad input."""
+    from .ort import ort_log_severity
     from .runners import import_polygraphy, ort_runner
 
     t_start = time.perf_counter()
@@ -205,7 +210,7 @@ def run_check(onnx_path: str, options: CheckOptions, log: Callable[[str], None] 
                     "backends": OrderedDict(), "iterations": [], "comparisons": []}
     backends = report["backends"]
     backends[REFERENCE] = {"status": "ran", "version": onnxruntime.__version__}
-    runners = [ort_runner(str(onnx_path), threads=options.ort_threads)]
+    runners = [ort_runner(str(onnx_path), threads=options.ort_threads, log_severity=ort_log_severity(options.verbose))]
     profile = derive_profile(inputs, options.min_shapes, options.opt_shapes, options.max_shapes, options.shapes)
     tmpdir = tempfile.TemporaryDirectory(prefix="sortpool-check-")  # an engine built for the check
     try:
@@ -351,8 +356,10 @@ def _compare(run_results, names: List[str], outputs, options: CheckOptions) -> L
                 s["iteration"] = it
                 s["passed"] = _verdict(s, verdicts[it].get(o.name))
                 per_iter.append(s)
+            shapes = next((s["shape_mismatch"] for s in per_iter if "shape_mismatch" in s), None)
             comp["outputs"][o.name] = {
                 "dtype": o.dtype_label, "atol": atol[o.name], "rtol": rtol[o.name],
+                **({"shape_mismatch": shapes} if shapes else {}),
                 "max_abs_error": _worst([s["max_abs_error"] for s in per_iter]),
                 "max_rel_error": _worst([s["max_rel_error"] for s in per_iter]),
                 "mismatches": sum(s["mismatches"] for s in per_iter), "elements": sum(s["elements"] for s in per_iter),
@@ -366,8 +373,14 @@ def _exit_status(report: dict, options: CheckOptions) -> int:
     backends = report["backends"]
     failed_backend = any(b.get("status") == "failed" for b in backends.values())
     if not report["comparisons"]:
-        report["message"] = ("nothing was compared: only ONNX Runtime ran (see the skipped backends above; "
-                             "give --torch-model to compare against PyTorch on this machine)")
+        failed = [name for name, b in backends.items() if b.get("status") == "failed"]
+        if failed:
+            why = f"{' and '.join(failed)} failed, see above"
+        elif options.torch_model is None:
+            why = "see the skipped backends above; give --torch-model to compare against PyTorch on this machine"
+        else:
+            why = "see the skipped backends above"
+        report["message"] = f"nothing was compared: only ONNX Runtime ran ({why})"
         return EXIT_MISMATCH if failed_backend else EXIT_UNAVAILABLE
     if failed_backend or not all(c["passed"] for c in report["comparisons"]):
         return EXIT_MISMATCH
@@ -390,6 +403,11 @@ def report_lines(report: dict) -> List[str]:
     lines.append(f"inputs: {len(report['iterations'])} set(s): " + "; ".join(i["source"] for i in report["iterations"]))
     for comp in report["comparisons"]:
         for out, s in comp["outputs"].items():
+            if s.get("shape_mismatch"):
+                got, want = s["shape_mismatch"]
+                lines.append(f"{comp['candidate']} vs {comp['reference']} | {out} ({s['dtype']}) | shape mismatch: "
+                             f"{comp['candidate']} {got}, {comp['reference']} {want} | FAIL")
+                continue
             lines.append(f"{comp['candidate']} vs {comp['reference']} | {out} ({s['dtype']}) | max abs {_fmt(s['max_abs_error'])}"
                          f" | max rel {_fmt(s['max_rel_error'])} | mismatches {s['mismatches']}/{s['elements']}"
                          f" | atol {s['atol']:g} rtol {s['rtol']:g} | {'PASS' if s['passed'] else 'FAIL'}")
@@ -411,13 +429,10 @@ def _json_safe(value):
     return value
 
 
-def check_report_path(path: str) -> None:
-    """Refuses a report path that cannot be written, before any work."""
-    p = Path(path)
-    if p.is_dir():
-        raise UserInputError(f"report path is a folder: {p}")
-    if not p.resolve().parent.is_dir():
-        raise UserInputError(f"report folder does not exist: {p.parent}")
+def check_report_path(path: str, not_same_as: Mapping[str, Optional[str]] = ()) -> None:
+    """Refuses a report path that cannot be written or that names one of ``not_same_as``
+    ({"the ONNX model": path}), before any work."""
+    check_output_path(path, "report", not_same_as)
 
 
 def write_report(report: dict, path: str) -> None:

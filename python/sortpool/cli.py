@@ -40,12 +40,50 @@ def _say(*parts, err: bool = False) -> None:
 
 
 def parse_size(text: str) -> int:
-    """'4GiB', '512M', '1.5G', '1024' (MiB) -> bytes."""
+    """'4GiB', '512M', '1.5G', '1024' (MiB) -> bytes, at least 1."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text or "")
     if not m:
         raise UserInputError(f"invalid size {text!r}: expected e.g. 4GiB, 512MiB or a number of MiB")
     unit = {"": 1 << 20, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
-    return int(float(m.group(1)) * unit)
+    size = int(float(m.group(1)) * unit)
+    if size <= 0:
+        raise UserInputError(f"invalid size {text!r}: must be at least 1 byte")
+    return size
+
+
+def parse_val_range(text: str) -> tuple:
+    """'LOW,HIGH' -> (low, high), finite with low <= high."""
+    parts = text.split(",")
+    try:
+        lo, hi = (float(v) for v in parts)
+    except ValueError:
+        raise UserInputError(f"--val-range {text!r}: expected LOW HIGH or LOW,HIGH, e.g. -1e-3,1e-3") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+        raise UserInputError(f"--val-range {lo:g} {hi:g}: expected finite LOW <= HIGH")
+    return lo, hi
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def join_val_range(argv: list) -> list:
+    """`--val-range LOW HIGH` -> `--val-range=LOW,HIGH`: argparse takes a value such as -1e-3 for
+    an option (it only knows plain negative numbers like -1 or -0.5), so the two-value form is
+    joined before parsing."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--val-range" and i + 2 < len(argv) and _is_number(argv[i + 1]) and _is_number(argv[i + 2]):
+            out.append(f"--val-range={argv[i + 1]},{argv[i + 2]}")
+            i += 3
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def _profile(args, inputs):
@@ -95,34 +133,39 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_build(args) -> int:
-    from .check import check_report_path
-    from .inputs import onnx_io, require_file
+    from .inputs import check_output_path, onnx_io, require_file
     from .trt import build_engine
 
     require_file(args.model, "ONNX model")
     if is_engine_path(args.model):
         raise UserInputError(f"{args.model} looks like an engine already; build takes an ONNX model")
-    if args.summary_json:
-        check_report_path(args.summary_json)  # before a build of minutes, not after
+    if args.summary_json:  # before a build of minutes, not after (build_engine checks -o and --timing-cache)
+        check_output_path(args.summary_json, "build summary", {"the ONNX model": args.model, "the engine": args.output,
+                                                              "the timing cache": args.timing_cache})
     inputs, _ = onnx_io(args.model)
     options = _build_options(args, _profile(args, inputs))
     summary = build_engine(args.model, args.output, options, log=lambda m: _say(m, err=True))
     print("\n".join(summary.lines()))
     if args.summary_json:
-        Path(args.summary_json).write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
+        try:
+            Path(args.summary_json).write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
+        except OSError as e:
+            raise UserInputError(f"cannot write the build summary {args.summary_json}: {e.strerror or e}") from None
     return 0
 
 
 def _run_ort(model: str, arrays, args):
     from .inputs import onnx_io, validate_feed
-    from .ort import make_ort_session
+    from .ort import make_ort_session, ort_log_severity
 
     inputs, _ = onnx_io(model)
     feed = validate_feed(arrays, inputs, args.inputs)
     try:
-        session = make_ort_session(model, intra_op_threads=args.threads)
+        session = make_ort_session(model, intra_op_threads=args.threads, log_severity=ort_log_severity(args.verbose))
     except FileNotFoundError as e:  # the custom-op library
         raise BackendUnavailable(str(e)) from None
+    except SortpoolError:
+        raise
     except Exception as e:
         raise BackendFailure(f"ONNX Runtime could not load {model}: {str(e).strip().splitlines()[-1]}") from None
     try:
@@ -142,9 +185,11 @@ def _run_trt(engine_path: str, arrays, args):
 
 
 def _cmd_run(args) -> int:
-    from .inputs import load_npz, require_file, save_npz
+    from .inputs import load_npz, npz_output_path, require_file, save_npz
 
     require_file(args.model, "model")
+    if args.out:
+        npz_output_path(args.out, {"the model": args.model, "the inputs file": args.inputs})
     arrays = load_npz(args.inputs)
     backend = args.backend
     if backend == "auto":
@@ -175,12 +220,14 @@ def _cmd_check(args) -> int:
     if args.engine:
         require_file(args.engine, "TensorRT engine")
     if args.report:
-        check_report_path(args.report)
+        check_report_path(args.report, {"the ONNX model": args.model, "the engine": args.engine})
+    if args.timing_cache:
+        from .trt.build import check_build_paths
+
+        check_build_paths(args.model, timing_cache=args.timing_cache)
     inputs, outputs = onnx_io(args.model)
     names = [s.name for s in inputs]
-    lo, hi = args.val_range
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
-        raise UserInputError(f"--val-range {lo:g} {hi:g}: expected finite LOW <= HIGH")
+    lo, hi = parse_val_range(args.val_range)
     if args.iterations < 1:
         raise UserInputError(f"--iterations {args.iterations}: must be >= 1 (--no-random leaves random inputs out)")
     tolerances = {"--atol": parse_tolerances(args.atol, "--atol"), "--rtol": parse_tolerances(args.rtol, "--rtol")}
@@ -301,7 +348,8 @@ def _add_runtime_args(p: argparse.ArgumentParser) -> None:
                                                          "--exclude-lean-runtime (libnvinfer_lean.so.*)")
     g.add_argument("--cuda", choices=["pycuda", "cuda-python"], help="CUDA binding (default: pycuda, else cuda-python)")
     g.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads")
-    g.add_argument("-v", "--verbose", action="store_true", help="TensorRT's (and Polygraphy's) detailed messages")
+    g.add_argument("-v", "--verbose", action="store_true",
+                   help="TensorRT's (and Polygraphy's) detailed messages, and ONNX Runtime's own warnings and errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -311,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="train a small model, export it, run it in ONNX Runtime, print the parity")
-    demo.add_argument("--out-dir", help="where to write the exported models (default: a temporary folder)")
+    demo.add_argument("--out-dir", help="keep the exported models in this folder (default: a temporary folder, "
+                                        "removed at the end)")
     demo.add_argument("--steps", type=int, default=30, help="training steps (default 30)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_cmd_demo)
@@ -364,8 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-random", action="store_true", help="only the --inputs files")
     check.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     check.add_argument("--iterations", type=int, default=1, help="random input sets per profile shape (default 1)")
-    check.add_argument("--val-range", nargs=2, type=float, default=[-1.0, 1.0], metavar=("LOW", "HIGH"),
-                       help="random values' range (default -1 1)")
+    check.add_argument("--val-range", default="-1,1", metavar="LOW HIGH",
+                       help="random values' range, LOW HIGH or LOW,HIGH (default -1 1)")
     check.add_argument("--atol", nargs="+", action="extend", metavar="[OUTPUT:]ATOL",
                        help="absolute tolerance, for all outputs or one (default by dtype: float32 1e-4, "
                             "float16 1e-2, bfloat16 5e-2)")
@@ -403,7 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     repo.add_argument("--server-root", metavar="PATH",
                       help="the repository's path as the server sees it (default: DIR's absolute path; e.g. /models "
                            "in a container)")
-    repo.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+    repo.add_argument("--force", action="store_true",
+                      help="replace what an earlier triton-repo with the same --name wrote in DIR (README.md, "
+                           "NAME_onnx/, NAME_trt/), all of it; a DIR holding anything else is refused")
     _add_serving_args(repo)
     repo.set_defaults(func=_cmd_triton_repo)
     return parser
@@ -411,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_val_range(list(sys.argv[1:] if argv is None else argv)))
     command = args.command
     try:
         return int(args.func(args) or 0)

@@ -3,12 +3,14 @@ ONNX (one sortpool::SortedWeightedPool node per layer), run it in ONNX Runtime w
 and print the parity against PyTorch. Needs torch (the deployment package itself does not)."""
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .errors import BackendUnavailable, UserInputError
 from .ort import make_ort_session
 
 FLOAT32_TOLERANCE = 1e-5  # max abs error on unit-scale data (docs/operator.md: same math, float32)
@@ -25,18 +27,42 @@ def _build_model(torch, nn, SortedWeightedPool2d):
     )
 
 
-def run_demo(out_dir: str | None = None, steps: int = 30, seed: int = 0) -> int:
+def _out_folder(out_dir: str) -> Path:
+    """The --out-dir folder, made if missing; UserInputError when it cannot be."""
+    folder = Path(os.fspath(out_dir))
+    if folder.exists() and not folder.is_dir():
+        raise UserInputError(f"--out-dir {folder} is a file, not a folder")
     try:
-        import torch
-        from torch import nn
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserInputError(f"--out-dir {folder}: cannot make the folder ({e.strerror or e})") from None
+    return folder
 
-        from sortpool_torch import SortedWeightedPool2d, export_onnx
+
+def run_demo(out_dir: str | None = None, steps: int = 30, seed: int = 0) -> int:
+    """Trains, exports and compares; the models stay in ``out_dir`` when given, else in a
+    temporary folder removed at the end."""
+    folder = _out_folder(out_dir) if out_dir is not None else None
+    try:
+        import torch  # noqa: F401
+        import sortpool_torch  # noqa: F401
     except ImportError as e:
-        print(f"sortpool demo: needs PyTorch and sortpool_torch ({e}); install torch, e.g. pip install torch==2.13.0")
-        return 2
+        raise BackendUnavailable(f"the demo needs PyTorch and sortpool_torch ({e}); install torch, e.g. "
+                                 "pip install torch==2.13.0") from None
+    if folder is not None:
+        return _demo(folder, steps, seed)
+    with tempfile.TemporaryDirectory(prefix="sortpool-demo-") as tmp:
+        return _demo(Path(tmp), steps, seed, temporary=True)
 
+
+def _demo(workdir: Path, steps: int, seed: int, temporary: bool = False) -> int:
     import logging
     import warnings
+
+    import torch
+    from torch import nn
+
+    from sortpool_torch import SortedWeightedPool2d, export_onnx
 
     # torch's exporter logs about optional packages (torchvision) it does not need here.
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -64,8 +90,6 @@ def run_demo(out_dir: str | None = None, steps: int = 30, seed: int = 0) -> int:
     print(f"trained {steps} steps in {time.perf_counter() - t0:.1f} s")
 
     # 2. Export with both of torch's exporters, 3. run in ONNX Runtime, 4. compare.
-    workdir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="sortpool-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
     failures = 0
     rng = np.random.default_rng(seed + 1)
     for exporter, dynamo in (("dynamo", True), ("torchscript", False)):
@@ -87,4 +111,6 @@ def run_demo(out_dir: str | None = None, steps: int = 30, seed: int = 0) -> int:
             print(f"  input {shape}: output {got.shape}, max abs error ORT vs PyTorch {err:.2e} "
                   f"({'OK' if ok else 'MISMATCH'}, tolerance {FLOAT32_TOLERANCE:g})")
     print("\nparity: " + ("all outputs within tolerance" if failures == 0 else f"{failures} mismatches"))
+    if temporary:
+        print(f"models: in the temporary folder {workdir}, removed on exit (--out-dir DIR keeps them)")
     return 0 if failures == 0 else 1

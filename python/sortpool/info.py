@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
 import platform
 import sys
-from pathlib import Path
 from typing import List
 
 
@@ -62,6 +60,7 @@ def collect() -> dict:
     from . import __version__
     from ._libs import trt_plugin_path
     from .cuda import available_bindings, driver_gpus
+    from .errors import UserInputError
     from .trt.discovery import RUNTIME_MODULES, _try_import, our_plugin_versions, plugin_creators
 
     info: dict = {"sortpool": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
@@ -95,7 +94,7 @@ def collect() -> dict:
         from ._libs import ort_library_path
 
         info["ort_library"] = ort_library_path()
-    except FileNotFoundError as e:
+    except (FileNotFoundError, UserInputError) as e:  # not built, or $SORTPOOL_ORT_LIBRARY names no file
         info["ort_library"] = None
         info["ort_library_error"] = str(e)
     if info["ort_library"] is not None:
@@ -105,18 +104,18 @@ def collect() -> dict:
             info["ort_cpu_path"] = ort_cpu_paths(info["ort_library"])
         except (OSError, AttributeError) as e:  # a library from before the CPU paths
             info["ort_cpu_path"] = {"error": f"the library does not say ({e})"}
-    info["trt_plugin"] = trt_plugin_path()
-    for var, key in (("SORTPOOL_ORT_LIBRARY", "ort_library"), ("SORTPOOL_TRT_PLUGIN", "trt_plugin")):
-        named = os.environ.get(var)
-        if named and not Path(named).is_file():  # the search went on past it: say so
-            info[f"{key}_warning"] = f"${var} names {named}, which is not a file; using {info[key]}"
+    try:
+        info["trt_plugin"] = trt_plugin_path()
+    except UserInputError as e:  # $SORTPOOL_TRT_PLUGIN names no file
+        info["trt_plugin"] = None
+        info["trt_plugin_error"] = str(e)
 
     plugins: dict = {"module": loaded.__name__ if loaded is not None else None}
     if loaded is None:
         plugins["error"] = "no TensorRT Python module"
     else:
         if info["trt_plugin"] is None:
-            plugins["error"] = "the plugin library was not built"
+            plugins["error"] = info.get("trt_plugin_error", "the plugin library was not built")
         else:
             from .trt import load_plugin
 
@@ -155,8 +154,9 @@ def lines(info: dict) -> List[str]:
         else:
             how = "forced by $SORTPOOL_ORT_CPU_PATH" if cpu["forced"] else "the widest this CPU supports"
             out.append(f"ONNX Runtime op CPU path: {cpu['chosen']} ({how}; supported: {', '.join(cpu['supported'])})")
-    out.append(f"TensorRT plugin library: {info['trt_plugin'] or 'not built (needs nvcc)'}")
-    out.extend(f"warning: {info[k]}" for k in ("ort_library_warning", "trt_plugin_warning") if k in info)
+    plugin_error = info.get("trt_plugin_error")
+    plugin = info["trt_plugin"] or (f"ERROR {plugin_error}" if plugin_error else "not built (needs nvcc)")
+    out.append(f"TensorRT plugin library: {plugin}")
     reg = info["plugin_registry"]
     if reg.get("module"):
         head = f"plugin creators seen by {reg['module']}"

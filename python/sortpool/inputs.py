@@ -94,6 +94,45 @@ def require_file(path: Union[str, os.PathLike], what: str) -> Path:
     return p
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same inode when both exist, else the same resolved path."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def check_output_path(path: Union[str, os.PathLike], what: str,
+                      not_same_as: Mapping[str, Union[str, os.PathLike, None]] = ()) -> Path:
+    """`path` as a Path when a file can be written there, else UserInputError (exit status 2);
+    `what` names it in messages ("output", "report", "timing cache").
+
+    Called before the work, so that a build of minutes or a check is not lost to a bad output
+    path: refuses a folder, a missing parent folder, a place that cannot be written, and a path
+    that names the same file as one of ``not_same_as`` ({"the ONNX model": path, ...}). The
+    probe opens the file for appending, which leaves an existing file as it is; a file the probe
+    created is removed again."""
+    p = Path(os.fspath(path))
+    if p.is_dir():
+        raise UserInputError(f"{what} path is a folder: {p}")
+    if not p.parent.is_dir():
+        raise UserInputError(f"{what} folder does not exist: {p.parent}")
+    for other_what, other in dict(not_same_as).items():
+        if other is not None and _same_file(p, Path(os.fspath(other))):
+            raise UserInputError(f"the {what} {p} is the same file as {other_what}; choose another path")
+    existed = p.exists()
+    try:
+        with open(p, "ab"):
+            pass
+    except OSError as e:
+        raise UserInputError(f"cannot write the {what} {p}: {e.strerror or e}") from None
+    if not existed:
+        p.unlink(missing_ok=True)
+    return p
+
+
 def _dims_of(value_info) -> Tuple[Dim, ...]:
     t = value_info.type.tensor_type
     if not t.HasField("shape"):
@@ -109,24 +148,73 @@ def _dims_of(value_info) -> Tuple[Dim, ...]:
     return tuple(dims)
 
 
-def _spec_of(value_info) -> TensorSpec:
+def _type_name(value_info) -> str:
+    """The ONNX type of a graph input/output in words: "uint16", "string", "sequence", "map"."""
+    import onnx
+
+    kind = value_info.type.WhichOneof("value")
+    if kind != "tensor_type":
+        return (kind or "no type").replace("_type", "").replace("_", " ")
     elem = value_info.type.tensor_type.elem_type
-    if elem == _ONNX_BFLOAT16:
+    try:
+        return onnx.TensorProto.DataType.Name(elem).lower()
+    except ValueError:
+        return f"unknown element type {elem}"
+
+
+def _spec_of(value_info) -> TensorSpec:
+    is_tensor = value_info.type.WhichOneof("value") == "tensor_type"
+    elem = value_info.type.tensor_type.elem_type
+    if is_tensor and elem == _ONNX_BFLOAT16:
         return TensorSpec(value_info.name, bfloat16_dtype(), _dims_of(value_info), "bfloat16")
-    if elem not in _ONNX_TO_NUMPY:
-        raise UserInputError(f"tensor {value_info.name!r} has an ONNX element type ({elem}) this tool does not handle")
+    if not is_tensor or elem not in _ONNX_TO_NUMPY:
+        raise UserInputError(f"tensor {value_info.name!r} is of type {_type_name(value_info)}, which this tool does not "
+                             f"handle (tensors of {', '.join(sorted(_handled_types()))})")
     return TensorSpec(value_info.name, np.dtype(_ONNX_TO_NUMPY[elem]), _dims_of(value_info))
 
 
+def _handled_types() -> List[str]:
+    return [np.dtype(t).name for t in _ONNX_TO_NUMPY.values()] + ["bfloat16"]
+
+
 def load_onnx(path: Union[str, os.PathLike], load_external_data: bool = False):
-    """onnx.ModelProto of the file (checked to exist and parse), UserInputError otherwise."""
+    """onnx.ModelProto of the file, checked to exist, to parse into a graph with nodes, inputs
+    and outputs, and to hold SortedWeightedPool nodes that keep the op's contract
+    (:func:`check_sortpool_nodes`); UserInputError otherwise."""
     import onnx
 
     p = require_file(path, "ONNX model")
     try:
-        return onnx.load(str(p), load_external_data=load_external_data)
+        model = onnx.load(str(p), load_external_data=load_external_data)
     except Exception as e:  # protobuf DecodeError and friends
         raise UserInputError(f"{p} is not a readable ONNX model ({type(e).__name__}: {e})") from None
+    # An empty file, or bytes that happen to decode as protobuf, parse as a model without a graph.
+    graph = model.graph
+    initialized = {i.name for i in graph.initializer}
+    parts = (("nodes", graph.node), ("inputs", [v for v in graph.input if v.name not in initialized]),
+             ("outputs", graph.output))
+    missing = [what for what, items in parts if not items]
+    if missing:
+        raise UserInputError(f"{p} is not a readable ONNX model (its graph has no {', no '.join(missing)})")
+    check_sortpool_nodes(model, str(p))
+    return model
+
+
+def check_sortpool_nodes(model, source: str = "the model") -> None:
+    """Checks every SortedWeightedPool node against the op's schema (attribute names and types)
+    and contract (values) before any backend sees the model; UserInputError (exit status 2) naming
+    the node, the attribute and the rule. One check for every command: without it ONNX Runtime
+    refuses such a node only at session creation, while TensorRT's ONNX parser narrows INT/INTS
+    attributes to 32 bits before the plugin sees them (strides 2^32 + 2 arrive as 2) and drops
+    attributes its creator does not list (dilations), so a wrong node would build."""
+    from .onnx_schema import check_node_attributes
+
+    opsets = {o.domain: o.version for o in model.opset_import}
+    for node in sortpool_nodes(model):
+        try:
+            check_node_attributes(node, opsets, model.ir_version or 8)
+        except ValueError as e:
+            raise UserInputError(f"{source}: {e}") from None
 
 
 def onnx_io(model) -> Tuple[List[TensorSpec], List[TensorSpec]]:
@@ -324,15 +412,26 @@ def validate_feed(feed: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec], 
     return out
 
 
-def save_npz(path: Union[str, os.PathLike], arrays: Mapping[str, np.ndarray]) -> Path:
+def npz_output_path(path: Union[str, os.PathLike],
+                    not_same_as: Mapping[str, Union[str, os.PathLike, None]] = ()) -> Path:
+    """Where :func:`save_npz` writes `path` (".npz" appended when missing, as numpy does), checked
+    with :func:`check_output_path` before any work; a folder given as `path` is refused, not
+    turned into FOLDER.npz."""
     p = Path(os.fspath(path))
-    if p.parent and not p.parent.exists():
-        raise UserInputError(f"output folder does not exist: {p.parent}")
-    p = p if p.suffix == ".npz" else Path(str(p) + ".npz")
+    if p.is_dir():
+        raise UserInputError(f"output path is a folder: {p}")
+    return check_output_path(p if p.suffix == ".npz" else Path(str(p) + ".npz"), "output", not_same_as)
+
+
+def save_npz(path: Union[str, os.PathLike], arrays: Mapping[str, np.ndarray]) -> Path:
+    p = npz_output_path(path)
     # Written member by member, not through np.savez(**arrays): an output may be named "file" or
     # "allow_pickle", which savez would take for its own arguments.
-    with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, value in arrays.items():
-            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+    try:
+        with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, value in arrays.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+    except OSError as e:
+        raise UserInputError(f"cannot write the output {p}: {e.strerror or e}") from None
     return p

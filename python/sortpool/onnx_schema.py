@@ -33,7 +33,7 @@ from .contract import (MAX_SPATIAL_EXTENT, MAX_STRIDE, MAX_WINDOW_CELLS, OP_DOMA
                        TRT_PLUGIN_VERSIONS, Naming, PoolAttributes, _pooled_axis, check_attributes,
                        check_trt_plugin_attributes, output_shape, pooled_extent, set_plugin_version, window_fits)
 
-__all__ = [*contract.__all__, "register_schema", "is_registered"]
+__all__ = [*contract.__all__, "register_schema", "is_registered", "check_node_attributes"]
 
 _SUPPORTED_TYPES = ("tensor(float)", "tensor(float16)", "tensor(bfloat16)")
 
@@ -45,12 +45,13 @@ _lock = threading.Lock()
 _registered = False
 
 
-def _read_attributes(ctx):
-    """Reads the node's attributes from an onnx InferenceContext as plain Python values."""
+def _read_attributes(get_attribute):
+    """Reads a node's attributes as plain Python values through ``get_attribute(name)`` (an
+    AttributeProto or None: an InferenceContext's, or a NodeProto's) and checks them."""
     import onnx
 
     def get(name):
-        a = ctx.get_attribute(name)
+        a = get_attribute(name)
         if a is None:
             return None
         value = onnx.helper.get_attribute_value(a)
@@ -73,7 +74,7 @@ def _infer(ctx) -> None:
     from onnx.shape_inference import InferenceError
 
     try:
-        attrs = _read_attributes(ctx)
+        attrs = _read_attributes(ctx.get_attribute)
     except ValueError as e:
         raise InferenceError(str(e)) from None
     in_type = ctx.get_input_type(0)
@@ -194,6 +195,31 @@ def _make_schema():
     if hasattr(schema, "set_type_and_shape_inference_function"):  # onnx >= 1.16
         schema.set_type_and_shape_inference_function(_infer)
     return schema
+
+
+def check_node_attributes(node, opset_imports=None, ir_version: int = 8) -> PoolAttributes:
+    """Checks one SortedWeightedPool ``onnx.NodeProto`` as the ONNX checker and shape inference do
+    with this schema, without needing the rest of the graph: attribute names and types (the
+    schema), then their values (:func:`sortpool.contract.check_attributes`, on Python's unbounded
+    ints, so a value beyond 32 bits is judged as it is, not wrapped). ``opset_imports`` is the
+    model's {domain: version}. Returns the attributes; raises ValueError naming the node."""
+    import onnx
+    from onnx.checker import C as checker_c
+
+    register_schema()
+    ctx = checker_c.CheckerContext()
+    ctx.ir_version = ir_version
+    ctx.opset_imports = dict(opset_imports or {"": 17, OP_DOMAIN: OP_DOMAIN_VERSION})
+    label = f"node {node.name!r}" if node.name else f"the node writing {list(node.output)}"
+    try:
+        onnx.checker.check_node(node, ctx, checker_c.LexicalScopeContext())
+    except onnx.checker.ValidationError as e:
+        raise ValueError(f"{label}: {str(e).strip().splitlines()[0]}") from None
+    attributes = {a.name: a for a in node.attribute}
+    try:
+        return _read_attributes(attributes.get)
+    except ValueError as e:
+        raise ValueError(f"{label}: {e}") from None
 
 
 def is_registered() -> bool:

@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import sys
 import time
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Optional, Sequence
@@ -44,13 +45,16 @@ def _metadata(specs: Sequence[TensorSpec]):
     return meta
 
 
-def ort_runner(model_path: str, name: str = "onnxruntime", threads: Optional[int] = None):
-    """Polygraphy's OnnxrtRunner with a session builder that registers libsortpool_ort.so."""
+def ort_runner(model_path: str, name: str = "onnxruntime", threads: Optional[int] = None,
+               log_severity: Optional[int] = None):
+    """Polygraphy's OnnxrtRunner with a session builder that registers libsortpool_ort.so;
+    ``log_severity`` is ONNX Runtime's log level (sortpool.ort.session_options)."""
     from polygraphy.backend.onnxrt import OnnxrtRunner
 
     from .ort import make_ort_session
 
-    return OnnxrtRunner(lambda: make_ort_session(model_path, intra_op_threads=threads), name=name)
+    return OnnxrtRunner(lambda: make_ort_session(model_path, intra_op_threads=threads, log_severity=log_severity),
+                        name=name)
 
 
 def _base_runner():
@@ -93,10 +97,64 @@ def trt_runner(engine, name: str = "tensorrt", **engine_kwargs):
     return TrtEngineRunner()
 
 
+def _summary(e: BaseException) -> str:
+    """An exception in one line: its type and the first line of its message (a SyntaxError with
+    the line it points at)."""
+    if isinstance(e, SyntaxError) and e.lineno:
+        return f"{type(e).__name__}: {e.msg} (line {e.lineno})"
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def _exec_loader_file(path: Path, spec: str):
+    """Runs a loader file as a module registered in sys.modules (as an import would), so that
+    what needs its own module (dataclasses, pickling, typing with `from __future__ import
+    annotations`) finds it; its folder is on sys.path while it runs, for its sibling imports."""
+    resolved = path.resolve()
+    name = f"_sortpool_torch_loader_{abs(hash(str(resolved)))}"
+    module_spec = importlib.util.spec_from_file_location(name, str(resolved))
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(resolved.parent))
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as e:
+        sys.modules.pop(name, None)
+        raise UserInputError(f"--torch-model {spec!r}: {path} failed to load ({_summary(e)})") from None
+    finally:
+        sys.path.remove(str(resolved.parent))
+    return module
+
+
+def _load_torch_file(torch, path: Path):
+    """A TorchScript file or an ExportedProgram (.pt2) on the CPU."""
+    if not path.is_file():
+        raise UserInputError(f"PyTorch model not found: {path}")
+    if path.suffix == ".pt2":
+        # Checked first: torch.export.load logs a traceback of its own before raising on a non-zip file.
+        if not zipfile.is_zipfile(path):
+            raise UserInputError(f"{path} is not an ExportedProgram .pt2 file (not a zip archive)")
+        try:
+            return torch.export.load(str(path)).module()
+        except Exception as e:
+            raise UserInputError(f"{path} is not a loadable ExportedProgram .pt2 file ({_summary(e)})") from None
+    try:
+        import sortpool_torch  # noqa: F401  (registers sortpool::sorted_weighted_pool, if a .pt uses it)
+    except ImportError:
+        pass
+    try:
+        return torch.jit.load(str(path), map_location="cpu")
+    except Exception as e:
+        raise UserInputError(f"{path} is not a TorchScript file ({_summary(e)}); for a state_dict write a loader "
+                             "file.py:make_model that builds the model and loads it") from None
+
+
 def load_torch_model(spec: str):
     """A PyTorch model from 'path/to/file.py:factory' or 'package.module:factory' (the factory is
     called with no arguments and returns an nn.Module or any callable), or from a TorchScript file
-    ('model.pt', torch.jit.load) or an ExportedProgram ('model.pt2', torch.export.load)."""
+    ('model.pt', torch.jit.load) or an ExportedProgram ('model.pt2', torch.export.load). A loader
+    that cannot be loaded or a factory that raises is a UserInputError naming the file and the
+    exception."""
     try:
         import torch
     except ImportError:
@@ -105,42 +163,26 @@ def load_torch_model(spec: str):
     if not sep or not attr.isidentifier() or (len(target) == 1 and target.isalpha()):
         path = Path(spec)
         if path.suffix in (".pt", ".pth", ".pt2", ".ts") or path.exists():
-            if not path.is_file():
-                raise UserInputError(f"PyTorch model not found: {path}")
-            if path.suffix == ".pt2":
-                return torch.export.load(str(path)).module()
-            try:
-                import sortpool_torch  # noqa: F401  (registers sortpool::sorted_weighted_pool, if a .pt uses it)
-            except ImportError:
-                pass
-            try:
-                return torch.jit.load(str(path), map_location="cpu")
-            except Exception as e:
-                raise UserInputError(f"{path} is not a TorchScript file ({e}); for a state_dict write a loader "
-                                     "file.py:make_model that builds the model and loads it") from None
+            return _load_torch_file(torch, path)
         raise UserInputError(f"--torch-model {spec!r}: expected FILE.py:FUNCTION, MODULE:FUNCTION, a TorchScript "
                              ".pt or an ExportedProgram .pt2")
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_file():
             raise UserInputError(f"PyTorch loader file not found: {path}")
-        mod_name = f"_sortpool_torch_loader_{abs(hash(str(path.resolve())))}"
-        spec_obj = importlib.util.spec_from_file_location(mod_name, str(path))
-        module = importlib.util.module_from_spec(spec_obj)
-        sys.path.insert(0, str(path.parent.resolve()))
-        try:
-            spec_obj.loader.exec_module(module)
-        finally:
-            sys.path.pop(0)
+        module = _exec_loader_file(path, spec)
     else:
         try:
             module = importlib.import_module(target)
-        except ImportError as e:
-            raise UserInputError(f"--torch-model {spec!r}: cannot import {target!r} ({e})") from None
+        except Exception as e:
+            raise UserInputError(f"--torch-model {spec!r}: cannot import {target!r} ({_summary(e)})") from None
     factory = getattr(module, attr, None)
     if factory is None:
         raise UserInputError(f"--torch-model {spec!r}: {target} has no {attr!r}")
-    model = factory() if callable(factory) and not isinstance(factory, torch.nn.Module) else factory
+    try:
+        model = factory() if callable(factory) and not isinstance(factory, torch.nn.Module) else factory
+    except Exception as e:
+        raise UserInputError(f"--torch-model {spec!r}: {attr}() of {target} raised {_summary(e)}") from None
     if not callable(model):
         raise UserInputError(f"--torch-model {spec!r}: {attr}() returned {type(model).__name__}, not a model")
     return model

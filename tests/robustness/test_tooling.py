@@ -3,7 +3,8 @@ does not already cover: unreadable .npz/.npy files (pickled objects, cut short, 
 directory or a garbage file as the model, a single .npy for a two-input model, a model whose
 SortedWeightedPool attributes break the contract, a plugin library that is not a library, and the
 documented results for NaN / inf / empty / non-contiguous inputs. Every error is one line on stderr
-with exit status 2 (bad input) or 1 (backend failure), never a traceback.
+(file descriptor 2, where ONNX Runtime's own log would go too) with exit status 2 (bad input) or 1
+(backend failure), never a traceback.
 """
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ import os
 import numpy as np
 import pytest
 
-from sortpool.errors import BackendFailure, UserInputError
+from sortpool.errors import UserInputError
 from sortpool.inputs import TensorSpec, load_npz, validate_feed
 from tooling_helpers import conv_pool_model, run_cli
 
 
-def one_line_error(err: str, code: int, expected: int) -> None:
+def one_line_error(err: str, code: int, expected: int, capfd=None) -> None:
+    """``err`` is what run_cli caught from sys.stderr; ``capfd`` adds what native code wrote to
+    file descriptor 2 meanwhile (ONNX Runtime logs there directly)."""
+    if capfd is not None:
+        err += capfd.readouterr().err
     assert code == expected, err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
@@ -81,13 +86,23 @@ def test_single_npy_for_a_two_input_model():
     ("pool_range", 5, "attribute 'pool_range' = 5 is invalid"),
     ("weights", [float("nan"), 0.5], "weights must be finite"),
     ("pads", [0, 0, 2, 0], "attribute 'pads' = [0, 0, 2, 0] is invalid"),
+    # TensorRT's ONNX parser would narrow these to 32 bits (2, 2, 1) and build them
+    ("strides", [2**32 + 2, 2**32 + 2], "attribute 'strides' = [4294967298, 4294967298] is invalid"),
+    ("kernel_shape", [2**32 + 2, 2], "attribute 'kernel_shape' = [4294967298, 2] is invalid"),
+    ("pool_range", 2**32 + 1, "attribute 'pool_range' = 4294967297 is invalid"),
+    # and drop these, which its creator does not list
+    ("dilations", [2, 2], "Unrecognized attribute: dilations for operator SortedWeightedPool"),
+    ("pool_range", "2", "Mismatched attribute type in 'pool : pool_range'. Expected: 'INT', actual: 'STRING'"),
 ])
-def test_model_with_attributes_outside_the_contract_exit_1(tmp_path, attr, value, needle):
+def test_model_with_attributes_outside_the_contract_exit_2(tmp_path, capfd, attr, value, needle):
+    """Refused by every command before a backend sees the model, naming the node, the attribute and
+    the rule; `build` needs no TensorRT for that."""
     import onnx
     from onnx import helper
 
     model = onnx.load_from_string(conv_pool_model())
     node = [n for n in model.graph.node if n.domain == "sortpool"][0]
+    node.name = "pool"
     kept = [a for a in node.attribute if a.name != attr]
     del node.attribute[:]
     node.attribute.extend(kept + [helper.make_attribute(attr, value)])
@@ -95,15 +110,33 @@ def test_model_with_attributes_outside_the_contract_exit_1(tmp_path, attr, value
     path.write_bytes(model.SerializeToString())
     x = tmp_path / "x.npz"
     np.savez(x, x=np.zeros((1, 3, 8, 8), np.float32))
-    code, _, err = run_cli("run", path, "--inputs", x)
-    one_line_error(err, code, 1)
-    assert "ONNX Runtime could not load" in err and needle in err, err
+    for args in (["run", path, "--inputs", x], ["build", path, "-o", tmp_path / "bad.engine"],
+                 ["check", path, "--no-trt"], ["triton-repo", path, "--out", tmp_path / "repo"]):
+        code, _, err = run_cli(*args)
+        one_line_error(err, code, 2, capfd)
+        assert f"{path}: node 'pool': " in err and needle in err, err
+    assert not (tmp_path / "bad.engine").exists() and not (tmp_path / "repo").exists()
+
+
+def test_onnx_runtime_errors_are_one_line_on_file_descriptor_2(model_path, tmp_path, capfd):
+    """ONNX Runtime logs its errors to file descriptor 2 itself, besides raising them: the command
+    reports them in one line and leaves its log at fatal, unless --verbose."""
+    x = tmp_path / "x.npz"
+    np.savez(x, x=np.zeros((1, 3, 1, 1), np.float32))  # the 2x2 window does not fit: an error at Run
+    code, _, err = run_cli("run", model_path, "--inputs", x)
+    one_line_error(err, code, 1, capfd)
+    assert "ONNX Runtime failed to run" in err and "is smaller than the window along H" in err
+    code, _, err = run_cli("run", model_path, "--inputs", x, "--verbose")
+    native = capfd.readouterr().err
+    assert code == 1 and "[E:onnxruntime:" in native, native
 
 
 def test_nan_inf_empty_and_noncontiguous_inputs_are_computed(model_path, tmp_path):
     # Documented results: NaN and +-inf follow the contract's rules (a NaN in a window gives NaN),
-    # an empty batch gives an empty output, a Fortran-ordered array is made contiguous first.
+    # an empty batch gives an empty output, a Fortran-ordered array is made C-contiguous (what
+    # TensorRT's buffers need; ONNX Runtime would take it either way).
     import sortpool
+    from sortpool.inputs import onnx_io
 
     x = np.random.default_rng(2).standard_normal((2, 3, 8, 8)).astype(np.float32)
     x[0, 0, 0, 0] = np.nan
@@ -121,6 +154,10 @@ def test_nan_inf_empty_and_noncontiguous_inputs_are_computed(model_path, tmp_pat
         np.testing.assert_array_equal(y, want)
     y = np.load(tmp_path / "nan_inf_y.npz")["y"]
     assert np.isnan(y[0]).any() and np.load(tmp_path / "empty_y.npz")["y"].shape == (0, 4, 4, 4)
+    loaded = load_npz(tmp_path / "fortran.npz")["x"]
+    assert not loaded.flags.c_contiguous  # np.load keeps the file's Fortran order
+    (fed,) = validate_feed({"x": loaded}, onnx_io(str(model_path))[0], "fortran.npz").values()
+    assert fed.flags.c_contiguous and np.array_equal(fed, x, equal_nan=True)
 
 
 _LOAD_PLUGIN = """

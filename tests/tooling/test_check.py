@@ -66,7 +66,9 @@ def test_check_no_trt_is_incomplete(cli, model_path, monkeypatch):
     (["--inputs", "MISSING"], "inputs file not found"),
     (["--engine", "MISSING.engine"], "TensorRT engine not found"),
     (["--atol", "abc"], "expected a number"),
-    (["--val-range", "1"], "expected 2 arguments"),
+    (["--val-range", "1"], "expected LOW HIGH or LOW,HIGH"),
+    (["--val-range", "1e-3", "-1e-3"], "--val-range 0.001 -0.001: expected finite LOW <= HIGH"),
+    (["--val-range=1,x"], "expected LOW HIGH or LOW,HIGH"),
     (["--val-range", "1", "-1"], "expected finite LOW <= HIGH"),
     (["--val-range", "nan", "1"], "expected finite LOW <= HIGH"),
     (["--iterations", "0"], "must be >= 1"),
@@ -81,6 +83,17 @@ def test_check_bad_arguments_exit_2(cli, model_path, tmp_path, args, message):
     code, _, err = cli("check", model_path, "--no-trt", *args)
     assert code == 2, err
     assert message in err and "Traceback" not in err
+
+
+def test_val_range_takes_negative_and_scientific_numbers(cli, model_path, monkeypatch):
+    from sortpool.cli import join_val_range
+
+    for form in (["--val-range", "-1e-3", "1e-3"], ["--val-range=-1e-3,1e-3"], ["--val-range", "-2", "-1"]):
+        code, out, err = cli("check", model_path, "--no-trt", "--shapes", "x:1x3x8x8", *form)
+        assert code == 3 and err == "", err  # parsed; only ONNX Runtime ran, so nothing was compared
+    assert join_val_range(["check", "m", "--val-range", "-1e-3", "1e-3", "-v"]) == ["check", "m", "--val-range=-1e-3,1e-3",
+                                                                                   "-v"]
+    assert join_val_range(["check", "--val-range", "1", "--no-trt"]) == ["check", "--val-range", "1", "--no-trt"]
 
 
 def test_check_wrong_npz_exit_2(cli, model_path, tmp_path):
@@ -139,6 +152,105 @@ def test_check_torch_loader_errors(cli, model_path, loader, tmp_path):
     assert code == 2 and "has no 'nope'" in err
     code, _, err = cli("check", model_path, "--no-trt", "--torch-model", str(tmp_path / "missing.py") + ":f")
     assert code == 2 and "loader file not found" in err
+    syntax = tmp_path / "syntax.py"
+    syntax.write_text("def make_model(:\n")
+    raises = tmp_path / "raises.py"
+    raises.write_text("def make_model():\n    raise ValueError('boom')\n")
+    failing_import = tmp_path / "failing_import.py"
+    failing_import.write_text("import json\njson.loads('{')\n")
+    corrupt = tmp_path / "corrupt.pt2"
+    corrupt.write_bytes(b"not a zip archive")
+    for spec, message in [(f"{syntax}:make_model", f"{syntax} failed to load (SyntaxError: "),
+                          (f"{raises}:make_model", f"make_model() of {raises} raised ValueError: boom"),
+                          (f"{failing_import}:make_model", f"{failing_import} failed to load (JSONDecodeError: "),
+                          (str(corrupt), f"{corrupt} is not an ExportedProgram .pt2 file (not a zip archive)")]:
+        code, _, err = cli("check", model_path, "--no-trt", "--torch-model", spec)
+        assert code == 2 and message in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+DATACLASS_LOADER = '''
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from {module} import make_model as make_base
+
+
+@dataclass
+class Config:
+    w0: float = {w0}
+    w1: float = {w1}
+
+
+def make_model():
+    c = Config()
+    return make_base(weights=(c.w0, c.w1))
+'''
+
+
+def test_loader_files_run_as_registered_modules(cli, model_path, loader, tmp_path, monkeypatch):
+    """A loader with a dataclass under `from __future__ import annotations` needs its module in
+    sys.modules (dataclasses looks its annotations up there); it may import its siblings."""
+    _no_tensorrt(monkeypatch)
+    p = tmp_path / "dc_loader.py"
+    p.write_text(DATACLASS_LOADER.format(module="loader", w0=POOL["weights"][0], w1=POOL["weights"][1]))
+    code, out, err = cli("check", model_path, "--torch-model", f"{p}:make_model", "--shapes", "x:1x3x8x8")
+    assert code == 0, out + err
+    assert "pytorch vs onnxruntime | y (float32)" in out and "PASS" in out
+
+
+def test_nan_agrees_with_nan_at_the_same_place():
+    from sortpool.check import _verdict
+
+    ref = np.array([1.0, np.nan, np.inf, np.nan], np.float32)
+    same = output_stats(ref.copy(), ref, atol=1e-4, rtol=1e-4)
+    assert same["mismatches"] == 0 and same["nan_agreements"] == 2 and same["max_abs_error"] == 0
+    # Polygraphy counts NaN against NaN as a mismatch; where NaNs agree, the element count decides.
+    assert _verdict(same, False) is True
+    moved = output_stats(np.array([np.nan, 1.0, np.inf, np.nan], np.float32), ref, atol=1e-4, rtol=1e-4)
+    assert moved["mismatches"] == 2 and moved["nan_mismatches"] == 2 and _verdict(moved, False) is False
+    # Without shared NaNs, Polygraphy's verdict stands.
+    plain = output_stats(np.ones(3, np.float32), np.ones(3, np.float32), 1e-4, 1e-4)
+    assert _verdict(plain, False) is False and _verdict(plain, True) is True
+
+
+def test_check_with_nan_inputs_can_pass(cli, model_path, loader, tmp_path, monkeypatch):
+    _no_tensorrt(monkeypatch)
+    x = np.random.default_rng(3).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    x[0, 0, 2, 3] = np.nan  # reaches every output channel through the convolution
+    p = tmp_path / "nan.npz"
+    np.savez(p, x=x)
+    report = tmp_path / "r.json"
+    code, out, err = cli("check", model_path, "--torch-model", f"{loader}:make_model", "--inputs", p, "--no-random",
+                         "--report", report)
+    assert code == 0, out + err
+    it = json.loads(report.read_text())["comparisons"][0]["outputs"]["y"]["iterations"][0]
+    assert it["nan_agreements"] > 0 and it["mismatches"] == 0 and it["passed"]
+
+
+SHAPE_LOADERS = '''
+def identity():
+    return lambda x: x
+
+def two_outputs():
+    return lambda x: (x, x)
+'''
+
+
+def test_pytorch_output_of_another_shape_and_a_failed_pytorch_are_named(cli, model_path, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    _no_tensorrt(monkeypatch)
+    p = tmp_path / "shapes.py"
+    p.write_text(SHAPE_LOADERS)
+    code, out, err = cli("check", model_path, "--torch-model", f"{p}:identity", "--shapes", "x:1x3x8x8")
+    assert code == 1, out + err
+    assert ("pytorch vs onnxruntime | y (float32) | shape mismatch: pytorch [1, 3, 8, 8], onnxruntime [1, 4, 4, 4] "
+            "| FAIL") in out
+    code, out, err = cli("check", model_path, "--torch-model", f"{p}:two_outputs", "--shapes", "x:1x3x8x8")
+    assert code == 1, out + err
+    assert "nothing was compared: only ONNX Runtime ran (pytorch failed, see above)" in out
+    assert "give --torch-model" not in out
 
 
 def test_integer_outputs_are_compared_exactly():

@@ -10,6 +10,7 @@ import pytest
 
 import sortpool
 from sortpool import cli as cli_module
+from sortpool.errors import UserInputError
 from toolchain import require_trt_bindings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,7 +38,7 @@ def test_info(cli):
     assert "visible" in data["gpu"] and "plugin_registry" in data
 
 
-def test_info_warns_about_a_library_variable_naming_no_file_and_survives_the_registry(cli, tmp_path, monkeypatch):
+def test_info_reports_a_library_variable_naming_no_file_and_survives_the_registry(cli, tmp_path, monkeypatch):
     from sortpool import trt
 
     monkeypatch.setenv("SORTPOOL_ORT_LIBRARY", str(tmp_path / "libgone.so"))
@@ -48,7 +49,8 @@ def test_info_warns_about_a_library_variable_naming_no_file_and_survives_the_reg
     monkeypatch.setattr(trt.discovery, "plugin_creators", broken_registry)
     code, out, err = cli("info")
     assert code == 0, err
-    assert f"warning: $SORTPOOL_ORT_LIBRARY names {tmp_path / 'libgone.so'}, which is not a file" in out
+    assert f"ONNX Runtime op library: NOT FOUND: $SORTPOOL_ORT_LIBRARY names {tmp_path / 'libgone.so'}, which is not a " \
+           "file" in out
     import importlib.util
 
     if any(importlib.util.find_spec(m) for m in ("tensorrt", "tensorrt_lean", "tensorrt_dispatch")):
@@ -229,3 +231,113 @@ def test_serve_and_triton_repo_refuse_bad_options(cli, model_path, tmp_path):
     code, _, err = cli("serve", str(tmp_path / "absent.onnx"))
     _one_line_error(err, code, 2)
     assert "not found" in err
+    code, _, err = cli("serve", str(model_path), "--backend", "tensorrt")  # an ONNX file is not an engine
+    _one_line_error(err, code, 2)
+    assert "--backend tensorrt serves an engine" in err and "sortpool build" in err
+    out = tmp_path / "repo"
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"stand-in engine")
+    for args, message in [(["--instances", "0"], "instances must be >= 1"),
+                          (["--threads", "0"], "threads must be >= 1"),
+                          (["--name", "a/b"], "model name 'a/b'"),
+                          (["--max-batch-size", "-1"], "max batch size must be >= 0")]:
+        code, _, err = cli("triton-repo", str(model_path), "--out", str(out), *args)
+        _one_line_error(err, code, 2)
+        assert message in err
+    code, _, err = cli("triton-repo", str(tmp_path / "absent.onnx"), "--out", str(out))
+    _one_line_error(err, code, 2)
+    assert "ONNX model not found" in err
+    code, _, err = cli("triton-repo", str(engine), "--out", str(out))
+    _one_line_error(err, code, 2)
+    assert "--engine" in err
+    assert not out.exists()  # refused before anything was written
+
+
+def test_build_refuses_outputs_that_would_replace_the_model_or_cannot_be_written(cli, model_path, tmp_path,
+                                                                                  monkeypatch):
+    """Every output path is checked before TensorRT is even looked for (TensorRT is hidden here, so
+    a path checked only after the build would give exit status 3, not 2)."""
+    _no_tensorrt(monkeypatch)
+    model_bytes = open(model_path, "rb").read()
+    engine = tmp_path / "m.engine"
+    cases = [
+        (["-o", model_path], "the engine", "is the same file as the ONNX model"),
+        (["-o", os.path.join(tmp_path, ".", os.path.basename(model_path))], "the engine", "same file as the ONNX model"),
+        (["-o", tmp_path], "", "engine path is a folder"),
+        (["-o", tmp_path / "no" / "m.engine"], "", "engine folder does not exist"),
+        (["-o", engine, "--timing-cache", tmp_path], "", "timing cache path is a folder"),
+        (["-o", engine, "--timing-cache", tmp_path / "nodir" / "c.cache"], "", "timing cache folder does not exist"),
+        (["-o", engine, "--timing-cache", model_path], "the timing cache", "same file as the ONNX model"),
+        (["-o", engine, "--timing-cache", engine], "the timing cache", "same file as the engine"),
+        (["-o", engine, "--summary-json", engine], "the build summary", "same file as the engine"),
+        (["-o", engine, "--summary-json", model_path], "the build summary", "same file as the ONNX model"),
+        (["-o", "/sys/sortpool-test.engine"], "cannot write the engine", ""),
+    ]
+    for args, *needles in cases:
+        code, _, err = cli("build", model_path, *args)
+        _one_line_error(err, code, 2)
+        assert all(n in err for n in needles), (args, err)
+    assert open(model_path, "rb").read() == model_bytes and not engine.exists()
+
+
+def test_workspace_size_must_be_positive(cli, model_path, tmp_path, monkeypatch):
+    _no_tensorrt(monkeypatch)
+    for text in ("0", "0KiB", "0.0001k"):
+        with pytest.raises(UserInputError, match="must be at least 1 byte"):
+            cli_module.parse_size(text)
+    code, _, err = cli("build", model_path, "-o", tmp_path / "m.engine", "--workspace", "0")
+    _one_line_error(err, code, 2)
+    assert "invalid size '0'" in err
+
+
+def test_run_checks_the_output_path_before_running(cli, model_path, x_npz, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for out, message in [(folder, "output path is a folder"), (x_npz, "is the same file as the inputs file"),
+                         ("/sys/sortpool-test-y.npz", "cannot write the output /sys/sortpool-test-y.npz")]:
+        code, stdout, err = cli("run", model_path, "--inputs", x_npz, "--out", out)
+        _one_line_error(err, code, 2)
+        assert message in err and stdout == ""  # refused before the model ran
+    assert not (tmp_path / "out.npz").exists()
+    code, _, err = cli("run", model_path, "--inputs", x_npz, "--out", tmp_path / "y")  # numpy's suffix rule
+    assert code == 0 and (tmp_path / "y.npz").is_file() and f"wrote {tmp_path / 'y.npz'}" in err
+
+
+def test_a_library_variable_naming_no_file_is_an_error(cli, model_path, x_npz, tmp_path, monkeypatch):
+    monkeypatch.setenv("SORTPOOL_ORT_LIBRARY", str(tmp_path / "libgone.so"))
+    code, _, err = cli("run", model_path, "--inputs", x_npz)
+    _one_line_error(err, code, 2)
+    assert f"$SORTPOOL_ORT_LIBRARY names {tmp_path / 'libgone.so'}, which is not a file" in err
+    monkeypatch.delenv("SORTPOOL_ORT_LIBRARY")
+    monkeypatch.setenv("SORTPOOL_TRT_PLUGIN", str(tmp_path / "libgone_plugin.so"))
+    with pytest.raises(UserInputError, match="SORTPOOL_TRT_PLUGIN names .*libgone_plugin.so, which is not a file"):
+        sortpool.trt_plugin_path()
+
+
+def test_demo_without_torch_is_exit_3_on_stderr():
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(sortpool.__file__)))  # the sortpool under test
+    env = dict(os.environ, PYTHONPATH=package_root)
+    code = "import sys; sys.modules['torch'] = None; from sortpool.cli import main; sys.exit(main(['demo']))"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    _one_line_error(r.stderr, r.returncode, 3)
+    assert r.stdout == "" and "sortpool demo: unavailable: the demo needs PyTorch" in r.stderr
+
+
+def test_demo_out_dir_that_is_a_file_exit_2(cli, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    code, out, err = cli("demo", "--out-dir", afile, "--steps", "1")
+    _one_line_error(err, code, 2)
+    assert f"--out-dir {afile} is a file, not a folder" in err and out == ""
+
+
+def test_demo_removes_its_temporary_folder(cli, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("sortpool_torch")
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code, out, err = cli("demo", "--steps", "1")
+    assert code == 0, out + err
+    assert "removed on exit (--out-dir DIR keeps them)" in out
+    assert out.count("sortpool-demo-") >= 2 and not list(tmp_path.glob("sortpool-demo-*"))

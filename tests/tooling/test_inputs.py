@@ -137,3 +137,59 @@ def test_load_npy_whatever_its_suffix(tmp_path):
         np.save(f, np.arange(4, dtype=np.float32))
     (arr,) = load_npz(p).values()
     assert arr.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def _graph_model(path, nodes, inputs, outputs):
+    import onnx
+    from onnx import helper
+
+    model = helper.make_model(helper.make_graph(nodes, "g", inputs, outputs),
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("sortpool", 1)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def test_an_empty_or_graphless_file_is_not_a_model(cli, tmp_path, x_npz):
+    from onnx import TensorProto, helper
+
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    no_nodes = _graph_model(tmp_path / "no_nodes.onnx", [], [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])])
+    for path, why in [(empty, "its graph has no nodes, no inputs, no outputs"), (no_nodes, "its graph has no nodes")]:
+        with pytest.raises(UserInputError, match=f"is not a readable ONNX model \\({why}\\)"):
+            onnx_io(path)
+        for args in (["run", path, "--inputs", x_npz], ["build", path, "-o", tmp_path / "m.engine"]):
+            code, _, err = cli(*args)
+            assert code == 2 and f"{path} is not a readable ONNX model ({why})" in err, err
+
+
+def test_unhandled_types_are_named(tmp_path):
+    from onnx import TensorProto, helper
+
+    u16 = _graph_model(tmp_path / "u16.onnx", [helper.make_node("Identity", ["x"], ["y"])],
+                       [helper.make_tensor_value_info("x", TensorProto.UINT16, [2])],
+                       [helper.make_tensor_value_info("y", TensorProto.UINT16, [2])])
+    with pytest.raises(UserInputError, match="tensor 'x' is of type uint16, which this tool does not handle"):
+        onnx_io(u16)
+    seq = _graph_model(tmp_path / "seq.onnx", [helper.make_node("SequenceConstruct", ["x"], ["s"])],
+                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                       [helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, [2])])
+    with pytest.raises(UserInputError, match="tensor 's' is of type sequence, which this tool does not handle"):
+        onnx_io(seq)
+
+
+def test_output_path_rule(tmp_path, model_path):
+    from sortpool.inputs import check_output_path
+
+    fresh = tmp_path / "new.bin"
+    assert check_output_path(fresh, "output") == fresh and not fresh.exists()  # the probe leaves nothing behind
+    kept = tmp_path / "kept.bin"
+    kept.write_bytes(b"old content")
+    check_output_path(kept, "output")
+    assert kept.read_bytes() == b"old content"  # an existing file is probed without being truncated
+    link = tmp_path / "link.onnx"
+    link.symlink_to(model_path)
+    with pytest.raises(UserInputError, match="is the same file as the ONNX model"):
+        check_output_path(link, "engine", {"the ONNX model": model_path})

@@ -163,3 +163,51 @@ def test_start_retries_the_instance_handshake_race_only(stand_in_pytriton, tmp_p
     with pytest.raises(RuntimeError, match="some other failure"):
         ModelServer(model, options).start()
     assert len(started) == 1
+
+
+# ---- triton-repo: what it writes and when (Triton's schema check needs tritonclient: tests/serving) ----
+def _repo_inputs(tmp_path):
+    from tooling_helpers import conv_pool_model
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(conv_pool_model())
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"stand-in engine")  # copied, never read
+    plugin = tmp_path / "libplugin_stand_in.so"
+    plugin.write_bytes(b"stand-in plugin")
+    return model, engine, plugin
+
+
+def test_triton_repo_writes_nothing_when_its_configs_cannot_be_checked(tmp_path, monkeypatch):
+    import sys
+
+    from sortpool.errors import BackendUnavailable
+    from sortpool.serving import RepositoryOptions, write_repository
+
+    model, engine, plugin = _repo_inputs(tmp_path)
+    monkeypatch.setitem(sys.modules, "tritonclient", None)  # no Triton schema to check against
+    out = tmp_path / "repo"
+    with pytest.raises(BackendUnavailable, match="needs tritonclient"):
+        write_repository(model, out, RepositoryOptions(engine=str(engine), trt_plugin=str(plugin)))
+    assert not out.exists()
+
+
+def test_triton_repo_force_replaces_a_whole_earlier_repository_and_nothing_else(tmp_path):
+    from sortpool.serving import RepositoryOptions, write_repository
+
+    model, engine, plugin = _repo_inputs(tmp_path)
+    out = tmp_path / "repo"
+    write_repository(model, out, RepositoryOptions(engine=str(engine), trt_plugin=str(plugin)), check_schema=False)
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "sortpool_onnx", "sortpool_trt"]
+    with pytest.raises(UserInputError, match="exists and is not empty"):
+        write_repository(model, out, RepositoryOptions(), check_schema=False)
+    repo = write_repository(model, out, RepositoryOptions(overwrite=True), check_schema=False)
+    # the earlier engine's folder is gone with it: Triton would load it without the plugin
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "sortpool_onnx"]
+    assert "plugins=" not in repo.server_command and "sortpool_trt" not in (out / "README.md").read_text()
+    (out / "mine").mkdir()
+    with pytest.raises(UserInputError, match="holds mine, which triton-repo --name sortpool does not write"):
+        write_repository(model, out, RepositoryOptions(overwrite=True), check_schema=False)
+    with pytest.raises(UserInputError, match="holds mine, sortpool_onnx, which triton-repo --name other"):
+        write_repository(model, out, RepositoryOptions(name="other", overwrite=True), check_schema=False)
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "mine", "sortpool_onnx"]  # refused: untouched

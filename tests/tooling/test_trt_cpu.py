@@ -167,3 +167,52 @@ def test_checked_reports_the_first_error_logged_while_making():
     with pytest.raises(BackendUnavailable, match="TypeError: Unable to convert"):
         sp_trt.discovery._checked(trt, logger, "a thing", raises)
     assert logger.capture is None  # not left watching
+
+
+def _rtx_build_tools():
+    """TensorRT for RTX and the plugin library, for real builds in child processes (the plugin
+    serves one TensorRT per process, and this one may hold tensorrt_lean)."""
+    import importlib.util
+
+    missing = [m for m in ("tensorrt_rtx_libs", "tensorrt_rtx_bindings") if importlib.util.find_spec(m) is None]
+    if missing:
+        if require_trt_bindings():
+            pytest.fail(f"TensorRT for RTX is pinned in requirements/dev.txt but {', '.join(missing)} is missing")
+        pytest.skip("TensorRT for RTX is not installed")
+    if sortpool.trt_plugin_path() is None:
+        pytest.skip("libsortpool_trt_plugin.so was not built (needs nvcc)")
+
+
+def _sortpool_child(*args):
+    import subprocess
+    import sys
+
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(sortpool.__file__)))  # the sortpool under test
+    env = dict(os.environ, PYTHONPATH=package_root)
+    done = subprocess.run([sys.executable, "-m", "sortpool", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=600)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_timing_cache_that_tensorrt_cannot_read_is_left_unchanged(tmp_path):
+    """A real TensorRT for RTX build (no GPU needed): a --timing-cache file TensorRT cannot
+    deserialize is warned about and never written over; a new one is written."""
+    import json
+
+    _rtx_build_tools()
+    model = tmp_path / "m.onnx"
+    model.write_bytes(conv_pool_model())
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a timing cache\n")
+    common = ["--backend", "tensorrt-rtx", "--compute-capability", "8.9", "--shapes", "x:1x3x8x8", "--no-progress"]
+    code, out, err = _sortpool_child("build", model, "-o", tmp_path / "a.engine", "--timing-cache", notes,
+                                     "--summary-json", tmp_path / "a.json", *common)
+    assert code == 0, out + err
+    assert f"warning: TensorRT could not read the timing cache {notes}; building without it and leaving the file " \
+           "unchanged" in err
+    assert notes.read_text() == "not a timing cache\n"
+    assert json.loads((tmp_path / "a.json").read_text())["timing_cache"] is None
+    fresh = tmp_path / "new.cache"
+    code, out, err = _sortpool_child("build", model, "-o", tmp_path / "b.engine", "--timing-cache", fresh, *common)
+    assert code == 0, out + err
+    assert fresh.stat().st_size > 0 and f"timing cache: {fresh}" in out

@@ -11,7 +11,9 @@
         libsortpool_trt_plugin.so     loaded with --backend-config=tensorrt,plugins=...
         1/model.plan
 
-Only subdirectories of a repository are models, so README.md beside them is left alone. Library
+Only subdirectories of a repository are models, so README.md beside them is left alone. A
+non-empty OUT is refused; with ``overwrite`` (--force) it may hold only what a run with the same
+NAME writes (README.md, NAME_onnx/, NAME_trt/), all of which is removed first. Library
 paths in config.pbtxt and on the command line must be the paths the server sees: the repository's
 own path here, or ``server_root`` (e.g. /models when the folder is mounted there in a container).
 
@@ -100,8 +102,42 @@ def _copy(src: str, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
+def _entries_written(name: str) -> List[str]:
+    """What a run with model name ``name`` writes at the top of the repository."""
+    return ["README.md", f"{name}_onnx", f"{name}_trt"]
+
+
+def _clear_previous(root: Path, opts: RepositoryOptions) -> None:
+    """Makes ``root`` ready to be written. A missing or empty folder is; a non-empty one only with
+    ``overwrite`` and only when it holds nothing but what a run with the same name writes, which is
+    then removed as a whole: a NAME_trt/ left from an earlier run with --engine would otherwise
+    stay in the repository, loaded by Triton without the plugin the printed command no longer names."""
+    if root.exists() and not root.is_dir():
+        raise UserInputError(f"{root} is a file, not a folder for the repository")
+    present = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    if not present:
+        return
+    ours = _entries_written(opts.name)
+    if not opts.overwrite:
+        raise UserInputError(f"{root} exists and is not empty (--force replaces what triton-repo wrote there: "
+                             f"{', '.join(ours)})")
+    others = [n for n in present if n not in ours]
+    if others:
+        raise UserInputError(f"{root} holds {', '.join(others)}, which triton-repo --name {opts.name} does not write; "
+                             "--force replaces only its own README.md, NAME_onnx/ and NAME_trt/: remove the others or "
+                             "choose another folder")
+    for n in present:
+        path = root / n
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
 def write_repository(model: os.PathLike, out: os.PathLike, options: Optional[RepositoryOptions] = None,
                      check_schema: bool = True) -> Repository:
+    """Writes the repository. Everything that can fail (inputs, the configs against Triton's
+    schema, the folder) is checked before the first file is written."""
     opts = options or RepositoryOptions()
     onnx_path = require_file(model, "ONNX model")
     opts.check()
@@ -116,40 +152,38 @@ def write_repository(model: os.PathLike, out: os.PathLike, options: Optional[Rep
     spec = onnx_triton_spec(onnx_path, opts.max_batch_size)
 
     root = Path(os.fspath(out))
-    if root.exists() and not root.is_dir():
-        raise UserInputError(f"{root} is a file, not a folder for the repository")
-    if root.exists() and any(root.iterdir()) and not opts.overwrite:
-        raise UserInputError(f"{root} exists and is not empty (overwrite it with --force)")
     served_root = opts.server_root.rstrip("/") if opts.server_root else str(root.resolve())
     repo = Repository(root)
-
-    def add_model(name: str, backend: str, model_file: str, source: Path, library: str, library_name: str,
-                  op_library: Optional[str] = None) -> None:
-        model_dir = root / name
-        if model_dir.exists():
-            shutil.rmtree(model_dir)
-        _copy(str(source), model_dir / "1" / model_file)
-        _copy(library, model_dir / library_name)
-        config = model_dir / "config.pbtxt"
-        config.write_text(config_text(name, backend, model_file, spec, opts, op_library=op_library))
-        repo.models.append(name)
-        repo.configs.append(config)
-
+    # (model folder, model file, its source, the library beside it and its name, config text)
+    models = []
     name = f"{opts.name}_onnx"
-    add_model(name, "onnxruntime", "model.onnx", onnx_path, ort_lib, ORT_LIBRARY_NAME,
-              op_library=f"{served_root}/{name}/{ORT_LIBRARY_NAME}")
+    models.append((name, "model.onnx", onnx_path, ort_lib, ORT_LIBRARY_NAME,
+                   config_text(name, "onnxruntime", "model.onnx", spec, opts,
+                               op_library=f"{served_root}/{name}/{ORT_LIBRARY_NAME}")))
     plugin_arg = ""
     if engine is not None:
         name = f"{opts.name}_trt"
-        add_model(name, "tensorrt", "model.plan", engine, plugin, TRT_PLUGIN_NAME)
+        models.append((name, "model.plan", engine, plugin, TRT_PLUGIN_NAME,
+                       config_text(name, "tensorrt", "model.plan", spec, opts)))
         plugin_arg = f" --backend-config=tensorrt,plugins={served_root}/{name}/{TRT_PLUGIN_NAME}"
+    if check_schema:
+        for name, *_, text in models:
+            parse_config(text, str(root / name / "config.pbtxt"))
+        repo.schema_checked = True
+    _clear_previous(root, opts)
 
     repo.server_command = f"tritonserver --model-repository={served_root}{plugin_arg}"
-    if check_schema:
-        for path in repo.configs:
-            parse_config(path.read_text(), str(path))
-        repo.schema_checked = True
-    (root / "README.md").write_text(_readme(repo, spec, opts, engine is not None))
+    try:
+        for name, model_file, source, library, library_name, text in models:
+            _copy(str(source), root / name / "1" / model_file)
+            _copy(library, root / name / library_name)
+            config = root / name / "config.pbtxt"
+            config.write_text(text)
+            repo.models.append(name)
+            repo.configs.append(config)
+        (root / "README.md").write_text(_readme(repo, spec, opts, engine is not None))
+    except OSError as e:
+        raise UserInputError(f"cannot write the repository {root}: {e.strerror or e} ({e.filename})") from None
     return repo
 
 

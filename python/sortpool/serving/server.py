@@ -33,7 +33,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from ..errors import BackendFailure, BackendUnavailable, UserInputError
-from ..inputs import TensorSpec, is_engine_path, require_file, validate_feed
+from ..inputs import ENGINE_SUFFIXES, TensorSpec, is_engine_path, require_file, validate_feed
 from .model import ModelOptions, TritonModelSpec, onnx_io_with_shapes, request_shapes_key, split_rows, triton_spec
 
 @dataclass
@@ -238,14 +238,18 @@ class ModelServer:
         self.options.check()
         self.path = require_file(model, "model")
         self.backend = model_backend(self.path, self.options.backend)
+        # The same pairing rule as `sortpool run`, before PyTriton or a backend is touched.
+        if self.backend == "onnxruntime" and is_engine_path(self.path):
+            raise UserInputError(f"{self.path} looks like a TensorRT engine; ONNX Runtime serves .onnx models")
+        if self.backend == "tensorrt" and not is_engine_path(self.path):
+            raise UserInputError(f"--backend tensorrt serves an engine ({', '.join(ENGINE_SUFFIXES)}); build one with "
+                                 f"`sortpool build {self.path} -o MODEL.engine`")
         self._triton = None
 
     # what the server is serving
     def _runners_and_io(self):
         opts = self.options
         if self.backend == "onnxruntime":
-            if is_engine_path(self.path):
-                raise UserInputError(f"{self.path} looks like a TensorRT engine; ONNX Runtime serves .onnx models")
             inputs, outputs = onnx_io_with_shapes(self.path)
             runners = [_OrtRunner(self.path, opts.threads) for _ in range(opts.instances)]
         else:

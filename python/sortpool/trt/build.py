@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 from ..errors import BackendFailure, BackendUnavailable, UserInputError
-from ..inputs import ProfileShapes, load_onnx
+from ..inputs import ProfileShapes, check_output_path, load_onnx
 from ..contract import set_plugin_version
 from . import rtx as trt_rtx
 from .discovery import PLUGIN_NAME, _checked, import_tensorrt, load_plugin, make_logger, our_plugin_versions, trt_major
@@ -133,7 +133,7 @@ class BuildSummary:
     version_compatible: bool
     lean_runtime_excluded: bool
     plugin_serialized: bool
-    timing_cache: Optional[str]
+    timing_cache: Optional[str]  # the timing cache file written, if any
     profile: Dict[str, dict] = field(default_factory=dict)
     io: List[str] = field(default_factory=list)
     backend: str = "tensorrt"
@@ -207,21 +207,29 @@ def _parser_errors(parser) -> str:
     return "; ".join(msgs) or "no details (run with --verbose)"
 
 
+def check_build_paths(onnx_path, engine_path=None, timing_cache=None) -> None:
+    """Refuses, before any work, an engine or timing-cache path that cannot be written or that
+    names the model (or each other): a build must never replace the model or the engine."""
+    if engine_path is not None:
+        check_output_path(engine_path, "engine", {"the ONNX model": onnx_path})
+    if timing_cache is not None:
+        check_output_path(timing_cache, "timing cache", {"the ONNX model": onnx_path, "the engine": engine_path})
+
+
 def build_engine(onnx_path: Union[str, os.PathLike], engine_path: Union[str, os.PathLike],
                  options: BuildOptions, log=print) -> BuildSummary:
     """Parses ``onnx_path`` with our plugin registered and writes a serialized engine, with
     TensorRT or (``options.backend``) TensorRT for RTX, which builds ahead of time for
     ``options.compute_capabilities`` and needs no GPU to do so."""
+    check_build_paths(onnx_path, engine_path, options.timing_cache)
+    engine_path = Path(os.fspath(engine_path))
+    model = load_onnx(onnx_path)  # checks every SortedWeightedPool node: TensorRT's parser would narrow its ints
     trt = import_tensorrt(builder=True, backend=options.backend)
     rtx = trt_rtx.is_rtx(trt)
     targets = _targets(trt, rtx, options)
     plugin_path = load_plugin(trt, options.plugin_path)
     if rtx:
         trt_rtx.make_parser_find_library(trt)
-    engine_path = Path(os.fspath(engine_path))
-    if not engine_path.parent.exists():
-        raise UserInputError(f"output folder does not exist: {engine_path.parent}")
-    model = load_onnx(onnx_path)
     version = choose_plugin_version(our_plugin_versions(trt), options.plugin_version, rtx)
     n_nodes = set_plugin_version(model, version)
     log(f"{'TensorRT for RTX' if rtx else 'TensorRT'} {trt.__version__}: plugin {plugin_path} registered; {n_nodes} "
@@ -234,9 +242,12 @@ def build_engine(onnx_path: Union[str, os.PathLike], engine_path: Union[str, os.
     config = builder.create_builder_config()
     if rtx:
         trt_rtx.set_targets(trt, config, targets)
-    serialize_plugin = _configure(trt, builder, network, config, options, plugin_path, log)
-    data, seconds = _serialize(trt, builder, network, config, options)
-    engine_path.write_bytes(data)
+    serialize_plugin, cache_path = _configure(trt, builder, network, config, options, plugin_path, logger, log)
+    data, seconds = _serialize(trt, builder, network, config, options, cache_path)
+    try:
+        engine_path.write_bytes(data)
+    except OSError as e:
+        raise UserInputError(f"cannot write the engine {engine_path}: {e.strerror or e}") from None
     # Deserializing (for the engine's layer count) needs a GPU the engine was built for.
     layers = _engine_layers(trt, logger, data) if not rtx or targets == ["CURRENT"] else None
     del parser
@@ -245,7 +256,8 @@ def build_engine(onnx_path: Union[str, os.PathLike], engine_path: Union[str, os.
         plugin_interface=", ".join(sorted(interfaces)) or _INTERFACES.get(version, "?"), plugin_layers=plugin_layers,
         tensorrt_version=str(trt.__version__), version_compatible=options.version_compatible,
         lean_runtime_excluded=options.exclude_lean_runtime, plugin_serialized=serialize_plugin,
-        timing_cache=options.timing_cache, profile={k: v.as_dict() for k, v in options.profile.items()},
+        timing_cache=str(cache_path) if cache_path else None,
+        profile={k: v.as_dict() for k, v in options.profile.items()},
         io=[network.get_input(i).name for i in range(network.num_inputs)],
         backend=trt_rtx.BACKEND if rtx else "tensorrt", network_layers=int(network.num_layers),
         compute_capabilities=targets, run_requirement=trt_rtx.run_requirement(trt, targets) if rtx else None)
@@ -287,8 +299,9 @@ def _plugin_layers(network):
     return count, interfaces
 
 
-def _configure(trt, builder, network, config, options: BuildOptions, plugin_path: str, log) -> bool:
-    """Fills the builder config from ``options``; returns whether the plugin library is serialized."""
+def _configure(trt, builder, network, config, options: BuildOptions, plugin_path: str, logger, log):
+    """Fills the builder config from ``options``; returns (whether the plugin library is
+    serialized, the timing cache file to write back after the build or None)."""
     if options.workspace_bytes is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_bytes))
     profile = builder.create_optimization_profile()
@@ -316,17 +329,33 @@ def _configure(trt, builder, network, config, options: BuildOptions, plugin_path
             raise BackendUnavailable(f"TensorRT {trt.__version__} cannot ship plugin libraries in the engine "
                                      "(IBuilderConfig.plugins_to_serialize)")
         config.plugins_to_serialize = [plugin_path]
-    if options.timing_cache:
-        cache_path = Path(options.timing_cache)
-        cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
-        if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
-            log(f"warning: timing cache {cache_path} does not fit this TensorRT/GPU; starting a new one")
-            config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=True)
-    return bool(serialize_plugin)
+    cache_path = _timing_cache(config, options.timing_cache, logger, log) if options.timing_cache else None
+    return bool(serialize_plugin), cache_path
 
 
-def _serialize(trt, builder, network, config, options: BuildOptions):
-    """(the serialized engine, build seconds); writes the timing cache back."""
+def _timing_cache(config, path: str, logger, log) -> Optional[Path]:
+    """Sets the builder's timing cache from ``path`` (new when the file is missing or empty) and
+    returns the file to write it back to, or None. A file TensorRT could not read is left as it
+    is and not written back: it may be something else under a wrong name (TensorRT logs an error
+    or a warning for it and hands back an empty cache), and TensorRT for RTX without a GPU
+    cannot even read back the caches it writes."""
+    cache_path = Path(path)
+    blob = cache_path.read_bytes() if cache_path.is_file() else b""
+    logged = logger.warning_count  # counts errors too
+    cache = config.create_timing_cache(blob)
+    if blob and (cache is None or logger.warning_count > logged):
+        log(f"warning: TensorRT could not read the timing cache {cache_path}; building without it and leaving "
+            "the file unchanged")
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=True)
+        return None
+    if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
+        log(f"warning: timing cache {cache_path} does not fit this TensorRT/GPU; starting a new one")
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=True)
+    return cache_path
+
+
+def _serialize(trt, builder, network, config, options: BuildOptions, cache_path: Optional[Path]):
+    """(the serialized engine, build seconds); writes the timing cache back to ``cache_path``."""
     monitor = None
     if options.progress and hasattr(config, "progress_monitor"):
         monitor = make_progress_monitor(trt)
@@ -338,9 +367,12 @@ def _serialize(trt, builder, network, config, options: BuildOptions):
         raise BackendFailure("build cancelled")
     if serialized is None:
         raise BackendFailure("TensorRT could not build the engine (see TensorRT's messages above; --verbose shows more)")
-    if options.timing_cache:
+    if cache_path is not None:
         blob = config.get_timing_cache().serialize()
-        Path(options.timing_cache).write_bytes(bytes(memoryview(blob)))
+        try:
+            cache_path.write_bytes(bytes(memoryview(blob)))
+        except OSError as e:
+            raise UserInputError(f"cannot write the timing cache {cache_path}: {e.strerror or e}") from None
     return bytes(memoryview(serialized)), seconds
 
 

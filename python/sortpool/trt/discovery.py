@@ -96,17 +96,20 @@ def make_logger(trt, verbose: bool = False):
     letters = {int(severity.INTERNAL_ERROR): "F", int(severity.ERROR): "E", int(severity.WARNING): "W",
                int(severity.INFO): "I", int(severity.VERBOSE): "V"}
     shown = int(severity.VERBOSE if verbose else severity.WARNING)
-    worst_error = int(severity.ERROR)
+    worst_error, worst_warning = int(severity.ERROR), int(severity.WARNING)
 
     class CountingLogger(trt.ILogger):
         def __init__(self):
             trt.ILogger.__init__(self)
             self.error_count = 0
+            self.warning_count = 0  # warnings and errors: a timing cache TensorRT cannot read is only a warning
             self.recent_errors = deque(maxlen=16)
             self.capture = None  # a list while _checked watches a call: that call's first errors
 
         def log(self, level, msg):
             level = int(level)
+            if level <= worst_warning:
+                self.warning_count += 1
             if level <= worst_error:
                 self.error_count += 1
                 self.recent_errors.append(msg)

@@ -79,6 +79,7 @@ class TrtEngine:
             raise BackendFailure(
                 f"TensorRT {trt.__version__} ({trt.__name__}) could not deserialize {self.path}: an engine runs only "
                 "with the TensorRT version that built it unless built with --version-compatible"
+                + ("" if rtx else "; one built by TensorRT for RTX runs with --backend trt-rtx")
                 + ("" if self.plugin_path else f"; {TRT_PLUGIN_NAME} was not found and the engine may need it"))
         self.context = self.engine.create_execution_context()
         if self.context is None:
