@@ -5,7 +5,8 @@
 // The op's source is compiled into this target (it needs the ONNX Runtime headers only, no
 // library): the input bytes become a geometry that mostly picks the fast-path windows, with
 // strides, pads, ceil mode, small and narrow inputs (an input narrower than the window, padded to
-// fit, once sent the fast path past the row) and small tasks, then the input values. Every output
+// fit, once sent the fast path past the row), small tasks and a small float16 conversion buffer,
+// then the input values. Every output
 // is compared with the naive reference (plugin/tests/reference_window.h); a difference, a read
 // outside the buffers or any sanitizer report is a crash.
 #include <algorithm>
@@ -69,8 +70,15 @@ void pool_and_compare(Bytes& in, const PoolConfig& cfg, int64_t C, int64_t H, in
     job.cfg = &cfg;
     job.rows_per_task = std::min<int64_t>(out.h, 1 + in.next() % 8);  // small tasks: splits happen
     job.tasks_per_plane = (out.h + job.rows_per_task - 1) / job.rows_per_task;
+    // A small float16 conversion buffer: fewer output rows per chunk, and rows read in place.
+    if (in.next() % 2) job.half_buffer_floats = in.next() % 64;
+    // Through the function the op hands to ONNX Runtime's thread pool (it catches everything).
+    sortpool::ort::TaskCall<S> call;
+    call.job = &job;
+    call.task = sortpool::ort::path_task<S>(path);
     for (int64_t task = 0; task < C * job.tasks_per_plane; ++task)
-        sortpool::ort::path_task<S>(path)(job, static_cast<size_t>(task));
+        sortpool::ort::run_task<S>(&call, static_cast<size_t>(task));
+    require(!call.failed.load());
     for (int64_t c = 0; c < C; ++c) {
         const std::vector<float> plane(as_float.begin() + c * H * W, as_float.begin() + (c + 1) * H * W);
         const float* w = cfg.weights.data() + c * cfg.channel_weight_stride();

@@ -50,16 +50,40 @@ struct Storage<Ort::Float16_t> {
 };
 static_assert(sizeof(Ort::Float16_t) == sizeof(uint16_t), "Ort::Float16_t is the binary16 bits");
 
+// What run_task needs, and the first failure of any task. Nothing may leave a function that ONNX
+// Runtime's thread pool runs: an exception escaping a task on a pool thread takes the process
+// down, and one on the calling thread would unwind Compute (freeing this object and the job) while
+// the pool threads still run tasks that point into them. So run_task catches everything and records it here, the
+// remaining tasks return at once, and Compute reports the failure after ParallelFor returns.
 template <typename S>
 struct TaskCall {
     const PoolJob<S>* job;
     void (*task)(const PoolJob<S>&, size_t);
+    std::atomic<bool> failed{false};
+    std::mutex error_mutex;
+    std::string error;  // the first failure's message; guarded by error_mutex
+
+    void record(const char* what) noexcept {
+        try {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (error.empty()) error = what;
+        } catch (...) {  // no memory for the message: the flag still fails the call
+        }
+        failed.store(true, std::memory_order_release);
+    }
 };
 
 template <typename S>
-void run_task(void* user_data, size_t task) {
-    const auto& call = *static_cast<const TaskCall<S>*>(user_data);
-    call.task(*call.job, task);
+void run_task(void* user_data, size_t task) noexcept {
+    auto& call = *static_cast<TaskCall<S>*>(user_data);
+    if (call.failed.load(std::memory_order_relaxed)) return;  // the call fails anyway
+    try {
+        call.task(*call.job, task);
+    } catch (const std::exception& e) {
+        call.record(e.what());
+    } catch (...) {
+        call.record("unknown exception");
+    }
 }
 
 template <typename S>
@@ -104,8 +128,15 @@ struct SortedWeightedPoolKernel {
             job.rows_per_task = rows;
             job.tasks_per_plane = (out.h + rows - 1) / rows;
             const auto total = static_cast<size_t>(planes * job.tasks_per_plane);
-            TaskCall<S> call{&job, path_task<S>(path_)};
+            TaskCall<S> call;
+            call.job = &job;
+            call.task = path_task<S>(path_);
             Ort::KernelContext(context).ParallelFor(&run_task<S>, total, 0, &call);
+            // ParallelFor returns once every task has finished: the error is complete here.
+            if (call.failed.load(std::memory_order_acquire)) {
+                const std::string what = call.error.empty() ? "a task failed" : call.error;
+                return Ort::Status((std::string(kOpType) + ": " + what).c_str(), ORT_RUNTIME_EXCEPTION);
+            }
             return Ort::Status(nullptr);
         } catch (const Ort::Exception& e) {
             return Ort::Status(e);
@@ -124,19 +155,23 @@ std::string fresh_symbol() {
 }
 
 // Shape inference at graph resolution, written against the C API. Symbolic N and C pass through;
-// a symbolic H or W gives a symbolic output extent. ONNX Runtime ignores the status a custom op's
-// shape inference returns (it neither reports nor, in some releases, frees it), so the same
-// checks run again, and are reported, at kernel creation and in Compute.
+// a symbolic H or W gives a symbolic output extent. An input of unknown rank (a graph input
+// declared without a shape) leaves the output's shape unknown; ONNX Runtime takes the output's
+// element type from the op's type constraint whatever this function does (its
+// ShapeInferContext_SetOutputTypeShape sets the shape only).
+// Errors leave the output's shape unset and return no status: ONNX Runtime 1.17 to 1.32 call this
+// function and drop the status unread and unfreed (a leak per resolution of a bad node), so it
+// would tell nobody anything. The same checks run again, and are reported, at kernel creation
+// (attributes) and in Compute (shapes).
 OrtStatus* ORT_API_CALL infer_output_type_shape(const OrtCustomOp*, OrtShapeInferContext* ctx) noexcept {
     const OrtApi& api = Ort::GetApi();
-    const auto fail = [&api](const std::string& msg) { return api.CreateStatus(ORT_INVALID_ARGUMENT, msg.c_str()); };
+    // Statuses from the runtime's own calls below are ours to release (ThrowOnError does).
     try {
         PoolConfig cfg;
-        std::string error = parse_attributes(read_attributes(api, ctx), &cfg);
-        if (!error.empty()) return fail(error);
+        if (!parse_attributes(read_attributes(api, ctx), &cfg).empty()) return nullptr;
         size_t inputs = 0;
         Ort::ThrowOnError(api.ShapeInferContext_GetInputCount(ctx, &inputs));
-        if (inputs != 1) return fail(std::string(kOpType) + ": expected exactly 1 input X, got " + std::to_string(inputs));
+        if (inputs != 1) return nullptr;
 
         OrtTensorTypeAndShapeInfo* in_info = nullptr;  // owned by the context
         Ort::ThrowOnError(api.ShapeInferContext_GetInputTypeShape(ctx, 0, &in_info));
@@ -144,20 +179,18 @@ OrtStatus* ORT_API_CALL infer_output_type_shape(const OrtCustomOp*, OrtShapeInfe
         size_t rank = 0;
         Ort::ThrowOnError(api.GetTensorElementType(in_info, &type));
         Ort::ThrowOnError(api.GetDimensionsCount(in_info, &rank));
+        // The context reports an input without a shape as rank 0 (it cannot tell it from a
+        // scalar, which Compute refuses): nothing is known of the output's shape then.
+        if (rank == 0 || (type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16))
+            return nullptr;
         std::vector<int64_t> dims(rank);
         std::vector<const char*> symbols(rank, nullptr);
-        if (rank > 0) {
-            Ort::ThrowOnError(api.GetDimensions(in_info, dims.data(), rank));
-            Ort::ThrowOnError(api.GetSymbolicDimensions(in_info, symbols.data(), rank));
-        }
+        Ort::ThrowOnError(api.GetDimensions(in_info, dims.data(), rank));
+        Ort::ThrowOnError(api.GetSymbolicDimensions(in_info, symbols.data(), rank));
         for (size_t i = 0; i < rank; ++i)
             if (symbols[i] != nullptr && symbols[i][0] != '\0') dims[i] = kUnknownDim;
-        if (type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16)
-            return fail(std::string(kOpType) + ": input X must be float or float16 (ONNX element type " +
-                        std::to_string(static_cast<int>(type)) + " given)");
         Shape4 out;
-        error = infer_output_shape(cfg, dims, &out);
-        if (!error.empty()) return fail(error);
+        if (!infer_output_shape(cfg, dims, &out).empty()) return nullptr;
 
         // An unknown H or W gives a symbolic output extent named after the input's symbol and the
         // geometry, so equal names mean equal values across nodes; an unnamed one gets a fresh name.
@@ -191,10 +224,8 @@ OrtStatus* ORT_API_CALL infer_output_type_shape(const OrtCustomOp*, OrtShapeInfe
         Ort::ThrowOnError(api.SetSymbolicDimensions(out_info, out_symbols.data(), out_symbols.size()));
         Ort::ThrowOnError(api.ShapeInferContext_SetOutputTypeShape(ctx, 0, out_info));
         return nullptr;
-    } catch (const Ort::Exception& e) {
-        return api.CreateStatus(e.GetOrtErrorCode(), e.what());
-    } catch (const std::exception& e) {
-        return api.CreateStatus(ORT_FAIL, (std::string(kOpType) + ": " + e.what()).c_str());
+    } catch (const std::exception&) {  // Ort::Exception included
+        return nullptr;
     }
 }
 

@@ -13,6 +13,12 @@
 
 namespace sortpool::ort {
 
+// The most floats the float16 rows keep in a thread's conversion buffer (16 MiB): the input rows
+// of several output rows of any usual image. Rows that would need more are done in smaller
+// chunks, or converted value by value, so a huge stride or row costs no large allocation, and a
+// pool thread keeps at most this much after a call.
+constexpr int64_t kHalfBufferFloats = int64_t{1} << 22;
+
 // Work shared by the thread-pool tasks of one Compute call. T: float, or uint16_t holding
 // IEEE binary16 bits.
 template <typename T>
@@ -23,6 +29,7 @@ struct PoolJob {
     const PoolConfig* cfg = nullptr;
     int64_t rows_per_task = 1;  // output rows handled by one task
     int64_t tasks_per_plane = 1;
+    int64_t half_buffer_floats = kHalfBufferFloats;  // float16 only; tests make it small
 };
 
 struct CpuPath {

@@ -215,20 +215,78 @@ def test_static_output_shape_is_inferred():
     assert sess.get_outputs()[0].shape == list(output_shape((2, 3, 7, 5), [3, 2], [2, 1], [1, 0, 1, 1], 0))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_input_without_a_shape_runs(dtype):
+    # A graph input declared without a shape (unknown rank: legal ONNX). Shape inference cannot
+    # tell it from a scalar, so it leaves the output's shape unknown instead of taking its error
+    # path; the output keeps the input's element type and the run checks the real shape.
+    rng = np.random.default_rng(14)
+    attrs = dict(kernel_shape=[3, 2], strides=[2, 1], pads=[1, 0, 1, 1], pool_range=2, weights=[0.6, 0.4])
+    sess = sortpool.make_ort_session(pool_model(attrs, dtype, shape=None))
+    assert sess.get_outputs()[0].type == f"tensor({'float' if dtype == 'float32' else dtype})"
+    for shape in [(1, 1, 3, 2), (2, 3, 9, 7)]:
+        x = rng.standard_normal(shape).astype(dtype)
+        y = sess.run(None, {"x": x})[0]
+        assert y.dtype == x.dtype
+        np.testing.assert_array_equal(y, reference(attrs, x).astype(dtype))
+    with pytest.raises(Exception, match="input X must have rank 4"):
+        sess.run(None, {"x": np.ones((4, 4), dtype)})
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
 @pytest.mark.parametrize("threads", [1, 2, 4])
-def test_thread_count_does_not_change_results(threads):
+def test_thread_count_does_not_change_results(threads, dtype):
     rng = np.random.default_rng(10)
-    x = rng.standard_normal((3, 7, 45, 33)).astype(np.float32)
+    x = rng.standard_normal((3, 7, 45, 33)).astype(dtype)
     attrs = dict(kernel_shape=[2, 2], pool_range=3, pads=[1, 0, 0, 1], weights=softmax_weights(rng, 3))
-    np.testing.assert_array_equal(run(attrs, x, threads=threads), reference(attrs, x))
+    assert_matches_reference(attrs, x, threads=threads)
 
 
-def test_large_plane_split_across_tasks():
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_float16_huge_row_stride_any_thread_count(threads):
+    # The float16 rows convert the input rows a chunk of output rows reads into a per-thread
+    # buffer. It was sized for 8 strides of rows, not clipped to the input: with the largest
+    # stride it asked for terabytes (std::bad_alloc on one thread; a crash or hang on more, the
+    # exception escaping a pool thread's task). Now: the input rows actually read.
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 64, 64)).astype(np.float16)
+    for attrs in [dict(kernel_shape=[64, 1], strides=[2**31 - 1, 1], pool_range=7, weights=[1.0] * 7),
+                  dict(kernel_shape=[2, 2], strides=[2**31 - 1, 1], pads=[1, 0, 0, 0], pool_range=2,
+                       weights=[0.75, 0.25])]:
+        got = run(attrs, x, threads=threads)
+        np.testing.assert_array_equal(got, reference(attrs, x).astype(np.float16))
+        np.testing.assert_array_equal(got, run(attrs, x.astype(np.float32), threads=threads).astype(np.float16))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_large_plane_split_across_tasks(dtype):
     # One plane larger than a task (16384 outputs): rows are split between tasks.
     rng = np.random.default_rng(11)
-    x = rng.standard_normal((1, 1, 301, 517)).astype(np.float32)
+    x = rng.standard_normal((1, 1, 301, 517)).astype(dtype)
     attrs = dict(kernel_shape=[2, 2], strides=[1, 1], pool_range=2, weights=[0.75, 0.25])
-    np.testing.assert_array_equal(run(attrs, x, threads=2), reference(attrs, x))
+    assert_matches_reference(attrs, x, threads=2)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape,attrs", [
+    # 8 output rows per task whose input rows (8 strides of them) exceed the float16 conversion
+    # buffer (4 Mi floats): the task converts fewer output rows at a time.
+    ((1, 2, 2400, 2048), dict(kernel_shape=[3, 3], strides=[300, 1], pool_range=4, weights=[0.4, 0.3, 0.2, 0.1])),
+    # Rows so long that one output row's input rows exceed the buffer: float16 read in place,
+    # the 2x2 and 3x3 compile-time paths included; one output row per task.
+    ((1, 1, 3, 2**21 + 5), dict(kernel_shape=[2, 2], strides=[1, 1], pool_range=3, weights=[0.5, 0.3, 0.2])),
+    ((1, 1, 4, 1_500_001), dict(kernel_shape=[3, 3], strides=[1, 2], pads=[1, 1, 1, 1], pool_range=5,
+                                weights=[0.3, 0.25, 0.2, 0.15, 0.1])),
+], ids=["fewer_rows_per_chunk", "in_place_2x2", "in_place_3x3_padded"])
+def test_float16_rows_larger_than_the_conversion_buffer(shape, attrs, threads):
+    # float16 equals the float32 op on the same values, rounded (tests/reference.py is too slow
+    # for millions of windows; the float32 rows never use the float16 buffer).
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal(shape).astype(np.float16)
+    x.reshape(-1)[::97] = np.inf  # and some special values
+    x.reshape(-1)[5::89] = np.nan
+    got = run(attrs, x, threads=threads)
+    np.testing.assert_array_equal(got, run(attrs, x.astype(np.float32), threads=threads).astype(np.float16))
 
 
 @pytest.mark.parametrize("shape", [(0, 3, 4, 4), (2, 0, 4, 4), (2, 3, 0, 4), (2, 3, 4, 0)])

@@ -20,8 +20,8 @@ from reference import sorted_weighted_pool_ref
 BASE = dict(kernel_shape=[2, 2], pool_range=1, weights=[1.0])
 
 
-def session(attrs: dict, dtype: str = "float32", shape=("N", "C", "H", "W")):
-    return sortpool.make_ort_session(pool_model(attrs, dtype, shape=shape))
+def session(attrs: dict, dtype: str = "float32", shape=("N", "C", "H", "W"), threads: int | None = None):
+    return sortpool.make_ort_session(pool_model(attrs, dtype, shape=shape), intra_op_threads=threads)
 
 
 def session_error(attrs: dict) -> str:
@@ -215,20 +215,73 @@ def test_index_arithmetic_beyond_2pow31_elements():
 # --------------------------------------------------------------------------------------------
 # Work is bounded: pathological but valid inputs finish
 # --------------------------------------------------------------------------------------------
-def test_pathological_valid_windows_finish_quickly(pathological_input):
-    x = pathological_input
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_pathological_valid_windows_finish_quickly(pathological_input, dtype, threads):
+    # float16 goes through its own rows (input rows converted in a per-thread buffer): the largest
+    # stride once sized that buffer at terabytes (std::bad_alloc, or a crash with 2 threads).
+    x = pathological_input.astype(dtype)
     cases = [
         # the largest window, every rank kept, stride 1, maximal pads, ceil mode: 64 x 64 x 64 cells per plane
         dict(kernel_shape=[8, 8], strides=[1, 1], pads=[7, 7, 7, 7], ceil_mode=1, pool_range=64,
              weights=[1.0 / 64] * 64),
         dict(kernel_shape=[1, 64], strides=[1, 1], pads=[0, 63, 0, 63], pool_range=64, weights=[0.5] * 64),
         dict(kernel_shape=[64, 1], strides=[2**31 - 1, 1], pool_range=7, weights=[1.0] * 7),  # one output row
+        dict(kernel_shape=[2, 2], strides=[2**31 - 1, 2**31 - 1], pads=[1, 1, 0, 0], pool_range=1,
+             weights=[1.0]),  # one output, from a corner
     ]
     for attrs in cases:
         start = time.perf_counter()
-        y = session(attrs).run(None, {"x": x})[0]
+        y = session(attrs, dtype, threads=threads).run(None, {"x": x})[0]
         elapsed = time.perf_counter() - start
         assert elapsed < 30, (attrs, elapsed)
         want = sorted_weighted_pool_ref(x[:1, :2], attrs["kernel_shape"], attrs.get("strides"), attrs.get("pads"),
                                         attrs.get("ceil_mode", 0), attrs["pool_range"], attrs["weights"])
-        np.testing.assert_array_equal(y[:1, :2], want)
+        np.testing.assert_array_equal(y[:1, :2], want.astype(dtype))
+        if dtype == "float16":  # all of it: the float32 op on the same values, rounded
+            y32 = session(attrs, threads=threads).run(None, {"x": x.astype(np.float32)})[0]
+            np.testing.assert_array_equal(y, y32.astype(np.float16))
+
+
+# Child process: a regression could crash or hang, and maxrss is a per-process high-water mark.
+_FLOAT16_MEMORY_PROBE = """
+import resource, sys
+import numpy as np
+import sortpool
+from onnx_models import pool_model
+
+def maxrss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+cases = [  # (input shape, attributes)
+    ((1, 4, 4, 500), dict(kernel_shape=[2, 2], strides=[100000, 1], pool_range=1, weights=[1.0])),
+    ((2, 3, 64, 64), dict(kernel_shape=[64, 1], strides=[2**31 - 1, 1], pool_range=7, weights=[1.0] * 7)),
+]
+sessions = [(np.ones(shape, np.float16), sortpool.make_ort_session(pool_model(attrs, "float16"),
+                                                                     intra_op_threads=int(sys.argv[1])))
+            for shape, attrs in cases]
+before = maxrss_mb()
+for x, sess in sessions:
+    for _ in range(3):
+        sess.run(None, {"x": x})
+print(round(maxrss_mb() - before))
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_float16_large_strides_allocate_little(threads):
+    # The float16 conversion buffer holds the input rows a chunk of output rows reads, clipped to
+    # the input: a stride of 100000 over 4 rows once took 1.4 GB per pool thread (kept for the
+    # thread's life), the largest stride std::bad_alloc or a crash.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tests / "ort"), str(tests),
+                                                       str(Path(sortpool.__file__).resolve().parents[1]),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", _FLOAT16_MEMORY_PROBE, str(threads)], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert int(r.stdout.strip()) < 64, f"maxrss grew by {r.stdout.strip()} MB"
