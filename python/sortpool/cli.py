@@ -72,14 +72,17 @@ def _is_number(text: str) -> bool:
 
 
 def join_val_range(argv: list) -> list:
-    """`--val-range LOW HIGH` -> `--val-range=LOW,HIGH`: argparse takes a value such as -1e-3 for
-    an option (it only knows plain negative numbers like -1 or -0.5), so the two-value form is
-    joined before parsing."""
+    """`--val-range LOW HIGH` and `--val-range LOW,HIGH` -> `--val-range=LOW,HIGH`: argparse takes
+    a value such as -1e-3 or -1,1 for an option (it only knows plain negative numbers like -1 or
+    -0.5), so both forms are joined before parsing."""
     out, i = [], 0
     while i < len(argv):
         if argv[i] == "--val-range" and i + 2 < len(argv) and _is_number(argv[i + 1]) and _is_number(argv[i + 2]):
             out.append(f"--val-range={argv[i + 1]},{argv[i + 2]}")
             i += 3
+        elif argv[i] == "--val-range" and i + 1 < len(argv) and "," in argv[i + 1]:  # LOW,HIGH after a space
+            out.append(f"--val-range={argv[i + 1]}")
+            i += 2
         else:
             out.append(argv[i])
             i += 1

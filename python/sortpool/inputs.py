@@ -111,25 +111,30 @@ def check_output_path(path: Union[str, os.PathLike], what: str,
 
     Called before the work, so that a build of minutes or a check is not lost to a bad output
     path: refuses a folder, a missing parent folder, a place that cannot be written, and a path
-    that names the same file as one of ``not_same_as`` ({"the ONNX model": path, ...}). The
-    probe opens the file for appending, which leaves an existing file as it is; a file the probe
-    created is removed again."""
+    that names the same file as one of ``not_same_as`` ({"the ONNX model": path, ...}). A link is
+    judged by the file it points to (a dangling one by the place it points to). An existing file
+    that is not a regular one (/dev/null, a named pipe) is taken as it is, unprobed: opening a pipe
+    would wait for a reader. Otherwise the file is opened for appending, which leaves an existing
+    file as it is; a file the probe created is removed again."""
     p = Path(os.fspath(path))
     if p.is_dir():
         raise UserInputError(f"{what} path is a folder: {p}")
-    if not p.parent.is_dir():
-        raise UserInputError(f"{what} folder does not exist: {p.parent}")
+    target = Path(os.path.realpath(p))
+    if target.exists() and not target.is_file():
+        return p
+    if not target.parent.is_dir():
+        raise UserInputError(f"{what} folder does not exist: {target.parent}")
     for other_what, other in dict(not_same_as).items():
-        if other is not None and _same_file(p, Path(os.fspath(other))):
+        if other is not None and _same_file(target, Path(os.fspath(other))):
             raise UserInputError(f"the {what} {p} is the same file as {other_what}; choose another path")
-    existed = p.exists()
+    existed = target.exists()
     try:
-        with open(p, "ab"):
+        with open(target, "ab"):
             pass
     except OSError as e:
         raise UserInputError(f"cannot write the {what} {p}: {e.strerror or e}") from None
     if not existed:
-        p.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
     return p
 
 
@@ -207,9 +212,13 @@ def check_sortpool_nodes(model, source: str = "the model") -> None:
     refuses such a node only at session creation, while TensorRT's ONNX parser narrows INT/INTS
     attributes to 32 bits before the plugin sees them (strides 2^32 + 2 arrive as 2) and drops
     attributes its creator does not list (dilations), so a wrong node would build."""
+    from .contract import OP_DOMAIN, OP_DOMAIN_VERSION
     from .onnx_schema import check_node_attributes
 
+    # ONNX Runtime and TensorRT run a node of a domain the model does not import; judge it by this
+    # schema's version then, instead of refusing what they accept.
     opsets = {o.domain: o.version for o in model.opset_import}
+    opsets.setdefault(OP_DOMAIN, OP_DOMAIN_VERSION)
     for node in sortpool_nodes(model):
         try:
             check_node_attributes(node, opsets, model.ir_version or 8)

@@ -94,6 +94,9 @@ def test_val_range_takes_negative_and_scientific_numbers(cli, model_path, monkey
     assert join_val_range(["check", "m", "--val-range", "-1e-3", "1e-3", "-v"]) == ["check", "m", "--val-range=-1e-3,1e-3",
                                                                                    "-v"]
     assert join_val_range(["check", "--val-range", "1", "--no-trt"]) == ["check", "--val-range", "1", "--no-trt"]
+    assert join_val_range(["check", "--val-range", "-1,1"]) == ["check", "--val-range=-1,1"]
+    code, out, err = cli("check", model_path, "--no-trt", "--shapes", "x:1x3x8x8", "--val-range", "-1e-3,1e-3")
+    assert code == 3 and err == "", err
 
 
 def test_check_wrong_npz_exit_2(cli, model_path, tmp_path):

@@ -1,4 +1,8 @@
 """Shapes, profiles and user-input validation (sortpool.inputs): pure Python, no backend."""
+import os
+import threading
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -165,6 +169,28 @@ def test_an_empty_or_graphless_file_is_not_a_model(cli, tmp_path, x_npz):
             assert code == 2 and f"{path} is not a readable ONNX model ({why})" in err, err
 
 
+def test_a_model_without_the_sortpool_opset_import_is_run_as_onnx_runtime_runs_it(cli, tmp_path, x_npz):
+    """ONNX Runtime runs a sortpool node whose domain the model does not import; the node check
+    judges it by the schema's version instead of refusing it."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("SortedWeightedPool", ["x"], ["y"], domain="sortpool", kernel_shape=[2, 2], pool_range=2,
+                            weights=[0.75, 0.25])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    path = tmp_path / "no_import.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    code, out, err = cli("run", path, "--inputs", x_npz)
+    assert code == 0 and "y: float32[2, 3, 8, 8]" in out, err
+    bad = helper.make_node("SortedWeightedPool", ["x"], ["y"], domain="sortpool", kernel_shape=[2, 2], pool_range=5,
+                           weights=[1.0] * 5)
+    graph = helper.make_graph([bad], "g", graph.input, graph.output)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    code, _, err = cli("run", path, "--inputs", x_npz)
+    assert code == 2 and "attribute 'pool_range' = 5 is invalid" in err, err
+
+
 def test_unhandled_types_are_named(tmp_path):
     from onnx import TensorProto, helper
 
@@ -193,3 +219,18 @@ def test_output_path_rule(tmp_path, model_path):
     link.symlink_to(model_path)
     with pytest.raises(UserInputError, match="is the same file as the ONNX model"):
         check_output_path(link, "engine", {"the ONNX model": model_path})
+    # A dangling link is judged by where it points: the link stays, no empty file is left there.
+    (tmp_path / "store").mkdir()
+    dangling = tmp_path / "report.json"
+    dangling.symlink_to(tmp_path / "store" / "report.json")
+    check_output_path(dangling, "report")
+    assert dangling.is_symlink() and not (tmp_path / "store" / "report.json").exists()
+    # Not regular files: taken as they are, never opened (a named pipe would wait for a reader).
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    done = []
+    probe = threading.Thread(target=lambda: done.append(check_output_path(fifo, "output")), daemon=True)
+    probe.start()
+    probe.join(5)
+    assert done == [fifo]
+    assert check_output_path(os.devnull, "engine", {"the summary": os.devnull}) == Path(os.devnull)

@@ -192,22 +192,20 @@ def test_triton_repo_writes_nothing_when_its_configs_cannot_be_checked(tmp_path,
     assert not out.exists()
 
 
-def test_triton_repo_force_replaces_a_whole_earlier_repository_and_nothing_else(tmp_path):
+def test_triton_repo_force_replaces_what_an_earlier_run_wrote_and_nothing_else(tmp_path):
     from sortpool.serving import RepositoryOptions, write_repository
 
     model, engine, plugin = _repo_inputs(tmp_path)
     out = tmp_path / "repo"
-    write_repository(model, out, RepositoryOptions(engine=str(engine), trt_plugin=str(plugin)), check_schema=False)
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "sortpool_onnx", "sortpool_trt"]
+    (out / "resnet" / "1").mkdir(parents=True)  # another model already in the repository
+    (out / "resnet" / "config.pbtxt").write_text("name: \"resnet\"\n")
     with pytest.raises(UserInputError, match="exists and is not empty"):
         write_repository(model, out, RepositoryOptions(), check_schema=False)
+    write_repository(model, out, RepositoryOptions(engine=str(engine), trt_plugin=str(plugin), overwrite=True),
+                     check_schema=False)
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "resnet", "sortpool_onnx", "sortpool_trt"]
     repo = write_repository(model, out, RepositoryOptions(overwrite=True), check_schema=False)
-    # the earlier engine's folder is gone with it: Triton would load it without the plugin
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "sortpool_onnx"]
+    # the earlier engine's folder is gone: Triton would load it without the plugin
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "resnet", "sortpool_onnx"]
     assert "plugins=" not in repo.server_command and "sortpool_trt" not in (out / "README.md").read_text()
-    (out / "mine").mkdir()
-    with pytest.raises(UserInputError, match="holds mine, which triton-repo --name sortpool does not write"):
-        write_repository(model, out, RepositoryOptions(overwrite=True), check_schema=False)
-    with pytest.raises(UserInputError, match="holds mine, sortpool_onnx, which triton-repo --name other"):
-        write_repository(model, out, RepositoryOptions(name="other", overwrite=True), check_schema=False)
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "mine", "sortpool_onnx"]  # refused: untouched
+    assert (out / "resnet" / "config.pbtxt").read_text() == "name: \"resnet\"\n"  # other models stay

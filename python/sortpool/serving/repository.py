@@ -109,9 +109,10 @@ def _entries_written(name: str) -> List[str]:
 
 def _clear_previous(root: Path, opts: RepositoryOptions) -> None:
     """Makes ``root`` ready to be written. A missing or empty folder is; a non-empty one only with
-    ``overwrite`` and only when it holds nothing but what a run with the same name writes, which is
-    then removed as a whole: a NAME_trt/ left from an earlier run with --engine would otherwise
-    stay in the repository, loaded by Triton without the plugin the printed command no longer names."""
+    ``overwrite``, which removes everything a run with the same name writes (README.md, NAME_onnx/
+    and NAME_trt/, whether or not this run writes them: a NAME_trt/ left from an earlier run with
+    --engine would otherwise stay, loaded by Triton without the plugin the printed command no
+    longer names) and leaves other models in the repository alone."""
     if root.exists() and not root.is_dir():
         raise UserInputError(f"{root} is a file, not a folder for the repository")
     present = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
@@ -119,14 +120,11 @@ def _clear_previous(root: Path, opts: RepositoryOptions) -> None:
         return
     ours = _entries_written(opts.name)
     if not opts.overwrite:
-        raise UserInputError(f"{root} exists and is not empty (--force replaces what triton-repo wrote there: "
-                             f"{', '.join(ours)})")
-    others = [n for n in present if n not in ours]
-    if others:
-        raise UserInputError(f"{root} holds {', '.join(others)}, which triton-repo --name {opts.name} does not write; "
-                             "--force replaces only its own README.md, NAME_onnx/ and NAME_trt/: remove the others or "
-                             "choose another folder")
+        raise UserInputError(f"{root} exists and is not empty (--force replaces what triton-repo --name {opts.name} "
+                             f"writes there: {', '.join(ours)}; other models stay)")
     for n in present:
+        if n not in ours:
+            continue
         path = root / n
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)

@@ -345,7 +345,7 @@ def _timing_cache(config, path: str, logger, log) -> Optional[Path]:
     cache = config.create_timing_cache(blob)
     if blob and (cache is None or logger.warning_count > logged):
         log(f"warning: TensorRT could not read the timing cache {cache_path}; building without it and leaving "
-            "the file unchanged")
+            "the file unchanged (delete it, or give another path, to start a new cache)")
         config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=True)
         return None
     if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
