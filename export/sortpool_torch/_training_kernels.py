@@ -151,7 +151,10 @@ def _setup_context(ctx, inputs, output):
 
 def _gradients(ctx, grad_y, backward):
     """The autograd gradients of (x, weights, kernel, ...) from `backward` (the backward custom op,
-    or its plain function in eager mode)."""
+    or its plain function in eager mode); with create_graph=True, a graph autograd can
+    differentiate again instead."""
+    if torch.is_grad_enabled():
+        return _differentiable_gradients(ctx, grad_y)
     x, weights = ctx.saved_tensors
     grad_x, grad_weights = backward(x, weights, grad_y.to(weights.dtype), *ctx.geometry)
     return grad_x.to(x.dtype), grad_weights, None, None, None, None, None
@@ -172,8 +175,6 @@ class _Eager(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_y):
-        if torch.is_grad_enabled():  # create_graph=True: the gradients must be differentiable too
-            return _differentiable_gradients(ctx, grad_y)
         return _gradients(ctx, grad_y, _backward)
 
 

@@ -12,6 +12,7 @@ same function for its eager implementation.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import torch
@@ -94,36 +95,36 @@ def pool_by_sorting(x: torch.Tensor, weights: torch.Tensor, kernel: Sequence[int
     n, c, h, w = x.shape
     k = weights.shape[-1]
     acc_dtype = weights.dtype
-    # Pad enough for out_h x out_w windows; padded cells hold 0 and are sorted as -inf.
+    # Pad enough for out_h x out_w windows, with -inf.
     pad_bottom = _max((out_h - 1) * sh + kh - (h + pt), 0)
     pad_right = _max((out_w - 1) * sw + kw - (w + pl), 0)
     padded = bool(pt or pl) or _may_be_positive(pad_bottom) or _may_be_positive(pad_right)
-    xp = F.pad(x, (pl, pad_right, pt, pad_bottom)) if padded else x
+    xp = F.pad(x, (pl, pad_right, pt, pad_bottom), value=float("-inf")) if padded else x
     windows = xp.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :out_h, :out_w]
     values = windows.reshape(n, c, out_h, out_w, kh * kw)
-    keys = values
     if padded:
-        # Each window's real cells first, in window order, then its padded cells: a real -inf then
-        # ranks before the padding, which the stable sort below sees as an equal -inf.
+        # Each window's real cells first, in window order, then its padded cells: the stable sort
+        # below then ranks a real -inf before the padding's -inf.
         real = _real_cells(out_h, out_w, h, w, (kh, kw), (sh, sw), (pt, pl), x.device)
-        real_first = real.to(torch.uint8).sort(dim=-1, descending=True, stable=True).indices
-        values = values.gather(-1, real_first.expand_as(values))
-        real = real.gather(-1, real_first)
-        keys = values.masked_fill(~real, float("-inf"))
+        values = values.gather(-1, real.to(torch.uint8).sort(dim=-1, descending=True, stable=True).indices
+                               .expand_as(values))
     # The contract's rank order is a stable descending sort: NaN first (torch.sort puts it above
     # +inf), then larger values; equal values (+0 == -0) keep window order.
-    ranked = keys.sort(dim=-1, descending=True, stable=True).indices[..., :k]
+    ranked = values.sort(dim=-1, descending=True, stable=True).indices[..., :k]
     top = values.gather(-1, ranked).to(acc_dtype)
     wt = weights[:, None, None, :] if weights.dim() == 2 else weights  # per channel (C, k)
     # The contract's arithmetic: each product rounded, then the sum accumulated in rank order
     # (rank 0 first), so float32 results equal the ONNX Runtime op's and the TensorRT plugin's bit
     # for bit; torch's own sum(-1) reduces in another order (1-ulp differences).
-    products = top * wt
     if padded:
-        # Ranks past a window's real cells add nothing: selecting the product (not zeroing the
-        # value) also keeps an infinite grad_y from reaching those weights as inf * 0 = NaN.
+        # Ranks past a window's real cells hold padding and add nothing. Both selects are needed
+        # for the gradients: the padding's -inf must not meet the weights (-inf * 0 = NaN), and an
+        # infinite grad_y must not reach those weights either (inf * 0).
         missing = torch.arange(k, device=x.device) >= real.sum(-1, keepdim=True)
-        products = torch.where(missing, torch.zeros((), dtype=acc_dtype, device=x.device), products)
+        zero = torch.zeros((), dtype=acc_dtype, device=x.device)
+        products = torch.where(missing, zero, torch.where(missing, zero, top) * wt)
+    else:
+        products = top * wt
     # unbind: one backward node for all ranks (indexing each rank would allocate a full-size
     # gradient per rank).
     ranks = products.unbind(-1)
@@ -165,19 +166,31 @@ def sorted_weighted_pool2d(
 _NAMING = Naming(owner="sorted_weighted_pool2d", kind="argument")
 
 
+@functools.lru_cache(maxsize=256)
+def _checked_attributes(kernel_shape, strides, pads, ceil_mode: int, k: int):
+    """The contract's attribute rules, once per distinct geometry (a training loop repeats one)."""
+    return check_attributes(kernel_shape, strides, pads, ceil_mode, k, require_weights=False, naming=_NAMING)
+
+
 def _check_arguments(x, weights, kernel_shape, strides, pads, ceil_mode) -> None:
     if x.dim() != 4:
         raise ValueError(f"sorted_weighted_pool2d: expected x of shape (N, C, H, W), got {tuple(x.shape)}")
     if weights.dim() not in (1, 2) or (weights.dim() == 2 and weights.shape[0] != x.shape[1]):
         raise ValueError(f"sorted_weighted_pool2d: weights must be (k,) or (C, k) with C = {x.shape[1]}, "
                          f"got {tuple(weights.shape)}")
-    attrs = check_attributes(kernel_shape, strides, pads, int(bool(ceil_mode)), weights.shape[-1],
-                             require_weights=False, naming=_NAMING)
-    (kh, kw), (pt, pl, pb, pr) = attrs.kernel_shape, attrs.pads
-    h, w = x.shape[2], x.shape[3]
+    attrs = _checked_attributes(tuple(int(v) for v in kernel_shape), tuple(int(v) for v in strides),
+                                tuple(int(v) for v in pads), int(bool(ceil_mode)), int(weights.shape[-1]))
+    check_window_fits("sorted_weighted_pool2d", tuple(x.shape), x.shape[2], x.shape[3], attrs.kernel_shape,
+                      attrs.pads)
+
+
+def check_window_fits(owner: str, shown, h, w, kernel: Sequence[int], pads: Sequence[int]) -> None:
+    """ValueError unless each non-empty spatial axis of an input ``shown`` holds the padded window
+    (the message of the layer and of the functional form)."""
+    (kh, kw), (pt, pl, pb, pr) = kernel, pads
     if not (window_fits(h, kh, pt, pb) and window_fits(w, kw, pl, pr)):
-        raise ValueError(f"sorted_weighted_pool2d: input {tuple(x.shape)} is smaller than the window: padded size "
-                         f"{h + pt + pb}x{w + pl + pr} < kernel {kh}x{kw}")
+        raise ValueError(f"{owner}: input {shown} is smaller than the window: padded size {h + pt + pb}x{w + pl + pr} "
+                         f"< kernel {kh}x{kw}")
 
 
 def pool2d(x: torch.Tensor, weights: torch.Tensor, kernel_shape: Sequence[int], strides: Sequence[int],

@@ -8,9 +8,9 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from sortpool.contract import MAX_WINDOW_CELLS, Naming, check_attributes, window_fits
+from sortpool.contract import MAX_WINDOW_CELLS, Naming, check_attributes
 
-from .functional import pool2d, pooled_extent
+from .functional import check_window_fits, pool2d, pooled_extent
 
 __all__ = ["SortedWeightedPool2d", "MAX_WINDOW_CELLS", "MAX_INIT_WEIGHT"]
 
@@ -149,7 +149,7 @@ class SortedWeightedPool2d(nn.Module):
     def output_size(self, height: int, width: int) -> Tuple[int, int]:
         """Output (H_out, W_out) for an input of (height, width) (MaxPool's formula); ValueError, as
         in forward, when the padded input is smaller than the window."""
-        self._check_window_fits(height, width, f"{height}x{width}")
+        check_window_fits(type(self).__name__, f"{height}x{width}", height, width, self.kernel_size, self.padding)
         kh, kw = self.kernel_size
         sh, sw = self.stride
         pt, pl, pb, pr = self.padding
@@ -169,16 +169,7 @@ class SortedWeightedPool2d(nn.Module):
                 f"SortedWeightedPool2d: the layer has per-channel weights for {self.channels} channels "
                 f"but the input has C = {x.shape[1]}"
             )
-        self._check_window_fits(x.shape[2], x.shape[3], tuple(x.shape))
-
-    def _check_window_fits(self, h, w, shown) -> None:
-        kh, kw = self.kernel_size
-        pt, pl, pb, pr = self.padding
-        if not (window_fits(h, kh, pt, pb) and window_fits(w, kw, pl, pr)):
-            raise ValueError(
-                f"SortedWeightedPool2d: input {shown} is smaller than the window: padded size "
-                f"{h + pt + pb}x{w + pl + pr} < kernel {kh}x{kw}"
-            )
+        check_window_fits(type(self).__name__, tuple(x.shape), x.shape[2], x.shape[3], self.kernel_size, self.padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         unbatched = x.dim() == 3

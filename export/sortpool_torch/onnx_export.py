@@ -16,7 +16,7 @@ import contextlib
 import io
 import os
 import re
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Union
 
 import torch
 

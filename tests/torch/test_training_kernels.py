@@ -215,33 +215,41 @@ def test_a_window_with_missing_ranks_adds_nothing_to_their_weights_even_for_an_i
     assert x.grad[0, 0, 0, 0] == float("inf") and x.grad.flatten()[1:].eq(0).all()
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("per_channel", [False, True])
-def test_second_order_gradients_equal_on_both_paths_and_pass_gradgradcheck(per_channel, monkeypatch):
-    """create_graph=True through the kernels' backward: a gradient penalty (WGAN-GP style) gets the
-    same gradients as on the sorting path, and gradgradcheck passes on the kernels path."""
+def test_second_order_gradients_match_finite_differences(per_channel, path, monkeypatch):
+    """create_graph=True (a WGAN-GP style gradient penalty): the penalty's gradient with respect to
+    the logits equals central differences of the penalty, which needs only first-order
+    gradients; and gradgradcheck passes through the functional form."""
+    _use(path, monkeypatch)
     g = torch.Generator().manual_seed(2)
-    x0 = torch.randn(2, 3, 7, 6, generator=g, dtype=torch.float64)
-    results = []
-    for path in PATHS:
-        _use(path, monkeypatch)
-        layer = SortedWeightedPool2d(3, 3, 2, 1, ceil_mode=True, channels=3 if per_channel else None).double()
-        with torch.no_grad():
-            layer.logits.copy_(torch.randn(layer.logits.shape, generator=torch.Generator().manual_seed(4),
-                                           dtype=torch.float64))
-        x = x0.clone().requires_grad_()
-        grad_x, = torch.autograd.grad(layer(x).pow(2).sum(), x, create_graph=True)
-        penalty = grad_x.pow(2).sum()
-        results.append(torch.autograd.grad(penalty, [x, layer.logits]))
-        monkeypatch.undo()
-    for a, b in zip(*results):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-    assert results[0][1].abs().sum() > 0  # the penalty does depend on the logits
+    x = torch.randn(2, 3, 7, 6, generator=g, dtype=torch.float64)
     layer = SortedWeightedPool2d(3, 3, 2, 1, ceil_mode=True, channels=3 if per_channel else None).double()
+    with torch.no_grad():
+        layer.logits.copy_(torch.randn(layer.logits.shape, generator=g, dtype=torch.float64))
+
+    def penalty(create_graph):
+        xr = x.clone().requires_grad_()
+        grad_x, = torch.autograd.grad(layer(xr).pow(2).sum(), xr, create_graph=create_graph)
+        return grad_x.pow(2).sum()
+
+    got, = torch.autograd.grad(penalty(True), layer.logits)
+    want = torch.zeros_like(layer.logits)
+    eps = 1e-6
+    for i in range(layer.logits.numel()):
+        sides = []
+        for step in (eps, -2 * eps, eps):  # up, down, back
+            with torch.no_grad():
+                layer.logits.view(-1)[i] += step
+            sides.append(penalty(False).item())
+        want.view(-1)[i] = (sides[0] - sides[1]) / (2 * eps)
+    assert want.abs().max() > 1e-3  # the penalty does depend on the logits
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
     w = torch.softmax(torch.randn(layer.logits.shape, generator=g, dtype=torch.float64), -1).requires_grad_()
-    assert spf.uses_training_kernels(9, x0)
+    assert spf.uses_training_kernels(9, x) == (path == "kernels")
     assert torch.autograd.gradgradcheck(
         lambda t, v: spf.sorted_weighted_pool2d(t, v, (3, 3), (2, 2), (1, 1, 1, 1), True),
-        (x0.clone().requires_grad_(), w))
+        (x.clone().requires_grad_(), w))
 
 
 def test_torch_func_transforms_give_the_eager_results():
@@ -283,6 +291,23 @@ def test_make_fx_and_fake_tensors_record_the_custom_op():
         assert torch.equal(gm(params, other), layer(other)), mode
     with FakeTensorMode(allow_non_fake_inputs=True):
         assert layer(torch.empty(2, 3, 8, 7)).shape == (2, 3, 4, 3)
+
+
+def test_a_tensor_subclass_takes_the_custom_op_and_keeps_second_order_gradients():
+    class Tagged(torch.Tensor):
+        pass
+
+    g = torch.Generator().manual_seed(9)
+    layer = SortedWeightedPool2d(3, 3, 2, 1).double()
+    x = torch.randn(2, 3, 7, 6, generator=g, dtype=torch.float64)
+    results = []
+    for t in (x.clone(), x.clone().as_subclass(Tagged)):
+        t.requires_grad_()
+        layer.zero_grad()
+        grad_x, = torch.autograd.grad(layer(t).pow(2).sum(), t, create_graph=True)
+        results.append(torch.autograd.grad(grad_x.pow(2).sum(), layer.logits)[0])
+    assert tk._needs_custom_op(x.as_subclass(Tagged)) and not tk._needs_custom_op(x)
+    torch.testing.assert_close(results[1].as_subclass(torch.Tensor), results[0], rtol=1e-12, atol=1e-12)
 
 
 def test_weights_on_another_device_are_refused_before_the_kernels_read_them():
