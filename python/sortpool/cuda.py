@@ -8,9 +8,15 @@ stream handles are plain ints, as ``IExecutionContext.set_tensor_address`` and
 
 :func:`driver_gpus` asks the NVIDIA driver (libcuda.so.1, through ctypes) which GPUs it sees; it
 needs no binding, so ``sortpool info`` can tell "no GPU" from "no binding".
+
+CUDA's current context and device belong to a thread: every call on a backend, and TensorRT's own
+calls between them, run inside ``with backend.bound():``, which makes the backend's device
+current on the calling thread (a server runs requests on threads other than the one that made the
+backend).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 from typing import List, Optional, Tuple
@@ -58,6 +64,15 @@ class _PyCuda:
         self._ctx.push()
         self.version = ".".join(str(v) for v in drv.get_version())
         self._keep = {}
+
+    @contextlib.contextmanager
+    def bound(self):
+        """The primary context current on this thread for the block (pushed, then popped)."""
+        self._ctx.push()
+        try:
+            yield self
+        finally:
+            self.drv.Context.pop()
 
     def alloc(self, nbytes: int) -> int:
         mem = self.drv.mem_alloc(max(int(nbytes), 1))
@@ -120,10 +135,18 @@ class _CudaPython:
         count = self._call(self.rt.cudaGetDeviceCount(), "cudaGetDeviceCount")
         if int(count) == 0:
             raise BackendUnavailable("cuda-python sees no GPU")
-        self._call(self.rt.cudaSetDevice(int(os.environ.get("SORTPOOL_CUDA_DEVICE", "0"))), "cudaSetDevice")
+        self.device = int(os.environ.get("SORTPOOL_CUDA_DEVICE", "0"))
+        self._call(self.rt.cudaSetDevice(self.device), "cudaSetDevice")
         version = int(self._call(self.rt.cudaRuntimeGetVersion(), "cudaRuntimeGetVersion"))
         self.version = f"{version // 1000}.{(version % 1000) // 10}"
         self._ptrs: set = set()
+
+    @contextlib.contextmanager
+    def bound(self):
+        """The backend's device current on this thread (the runtime's current device is per thread
+        and starts at 0)."""
+        self._call(self.rt.cudaSetDevice(self.device), "cudaSetDevice")
+        yield self
 
     def _call(self, result, what: str):
         err, rest = result[0], result[1:]

@@ -3,6 +3,7 @@ tensor-address API (``set_input_shape``, ``set_tensor_address``, ``execute_async
 device memory from :mod:`sortpool.cuda` (pycuda or cuda-python)."""
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Union
@@ -110,7 +111,12 @@ class TrtEngine:
         return ptr
 
     def infer(self, feed: Mapping[str, np.ndarray], source: str = "inputs") -> "OrderedDict[str, np.ndarray]":
+        """The outputs for ``feed``; callable from any thread (not from two at once: one context)."""
         feed = validate_feed(feed, self.inputs, source, self.profile)
+        with self.cuda.bound():
+            return self._run(feed)
+
+    def _run(self, feed: Mapping[str, np.ndarray]) -> "OrderedDict[str, np.ndarray]":
         ctx = self.context
         for spec in self.inputs:
             arr = feed[spec.name]
@@ -143,18 +149,26 @@ class TrtEngine:
         if getattr(self, "_closed", True):  # closed already, or __init__ stopped before any of it
             return
         self._closed = True
-        for ptr, _ in self._buffers.values():
+        with contextlib.ExitStack() as bound:
             try:
-                self.cuda.free(ptr)
+                bound.enter_context(self.cuda.bound())  # frees need the device current on this thread
             except Exception:
                 pass
-        self._buffers.clear()
-        for attr in ("context", "engine", "_runtime", "_parent_runtime"):  # in dependency order
-            if getattr(self, attr, None) is not None:
-                setattr(self, attr, None)
+            for ptr, _ in self._buffers.values():
+                try:
+                    self.cuda.free(ptr)
+                except Exception:
+                    pass
+            self._buffers.clear()
+            for attr in ("context", "engine", "_runtime", "_parent_runtime"):  # in dependency order
+                if getattr(self, attr, None) is not None:
+                    setattr(self, attr, None)
+            try:
+                if self.stream is not None:
+                    self.cuda.destroy_stream(self.stream)
+            except Exception:
+                pass
         try:
-            if self.stream is not None:
-                self.cuda.destroy_stream(self.stream)
             self.cuda.close()
         except Exception:
             pass
