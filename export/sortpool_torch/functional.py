@@ -6,8 +6,8 @@ kernels and their hand-written backward (``_training_kernels.py``: windows of up
 window values (:func:`pool_by_sorting`: CUDA, torch.jit.trace, torch.func, a source tree without the
 kernels' library, second-order gradients); both follow the contract's rank rule, so gradients
 agree on every path. It trains with autograd and compiles without graph breaks under
-``torch.compile(fullgraph=True)``. The export custom op (``sortpool_torch._custom_op``) calls this
-same function for its eager implementation.
+``torch.compile(fullgraph=True)``. The layer and the export custom op (``sortpool_torch._custom_op``)
+call :func:`pool2d`, the same without the argument checks.
 """
 
 from __future__ import annotations
