@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -27,14 +28,22 @@ def _candidates(name: str, build_subdir: str, env_var: str) -> list[Path]:
     return found
 
 
-def _check_variable(env_var: str) -> None:
-    """A variable that is set must name a file: one set on purpose is never passed over in silence
-    for another copy of the library (UserInputError, exit status 2 in the `sortpool` command)."""
+def _variable_problem(env_var: str) -> str | None:
+    """What is wrong with a library variable that is set but names no file, else None: one set
+    on purpose is never passed over in silence for another copy of the library."""
     named = os.environ.get(env_var)
     if named and not Path(named).is_file():
+        return f"${env_var} names {named}, which is not a file; point it to the library or unset it"
+    return None
+
+
+def _check_variable(env_var: str) -> None:
+    """:func:`_variable_problem` as a UserInputError (exit status 2 in the `sortpool` command)."""
+    problem = _variable_problem(env_var)
+    if problem:
         from .errors import UserInputError
 
-        raise UserInputError(f"${env_var} names {named}, which is not a file; point it to the library or unset it")
+        raise UserInputError(problem)
 
 
 def _first_existing(paths: list[Path]) -> str | None:
@@ -79,5 +88,9 @@ def trt_plugin_path() -> str | None:
 
 def training_library_path() -> str | None:
     """Path of the PyTorch layer's CPU training kernels (libsortpool_training.so), or None when they
-    were not built. $SORTPOOL_TRAINING_LIBRARY overrides the search."""
+    were not built. $SORTPOOL_TRAINING_LIBRARY overrides the search; naming no file, it is a
+    warning, not an error: sortpool_torch reads it on import, which an error would stop."""
+    problem = _variable_problem("SORTPOOL_TRAINING_LIBRARY")
+    if problem:
+        warnings.warn(f"sortpool: {problem} (the layer looks for the library elsewhere)", stacklevel=2)
     return _first_existing(_candidates(TRAINING_LIBRARY_NAME, "plugin/training", "SORTPOOL_TRAINING_LIBRARY"))

@@ -312,6 +312,13 @@ def test_a_library_variable_naming_no_file_is_an_error(cli, model_path, x_npz, t
     monkeypatch.setenv("SORTPOOL_TRT_PLUGIN", str(tmp_path / "libgone_plugin.so"))
     with pytest.raises(UserInputError, match="SORTPOOL_TRT_PLUGIN names .*libgone_plugin.so, which is not a file"):
         sortpool.trt_plugin_path()
+    # The training kernels' variable is read when sortpool_torch is imported: a warning there.
+    from sortpool import _libs
+
+    monkeypatch.setenv("SORTPOOL_TRAINING_LIBRARY", str(tmp_path / "libgone_training.so"))
+    with pytest.warns(UserWarning, match="SORTPOOL_TRAINING_LIBRARY names .*libgone_training.so, which is not a file"):
+        found = _libs.training_library_path()
+    assert found is None or not found.endswith("libgone_training.so")
 
 
 def test_demo_without_torch_is_exit_3_on_stderr():
