@@ -119,9 +119,10 @@ def check_output_path(path: Union[str, os.PathLike], what: str,
     p = Path(os.fspath(path))
     if p.is_dir():
         raise UserInputError(f"{what} path is a folder: {p}")
-    target = Path(os.path.realpath(p))
-    if target.exists() and not target.is_file():
+    if p.exists() and not p.is_file():  # following links: /dev/stdout onto a pipe is one too
         return p
+    # A dangling link is written through, so it is judged where it points.
+    target = Path(os.path.realpath(p)) if p.is_symlink() and not p.exists() else p
     if not target.parent.is_dir():
         raise UserInputError(f"{what} folder does not exist: {target.parent}")
     for other_what, other in dict(not_same_as).items():

@@ -234,3 +234,9 @@ def test_output_path_rule(tmp_path, model_path):
     probe.join(5)
     assert done == [fifo]
     assert check_output_path(os.devnull, "engine", {"the summary": os.devnull}) == Path(os.devnull)
+    read_end, write_end = os.pipe()  # /dev/fd/N onto a pipe, as `--report /dev/stdout | cat` or `>(...)` give
+    try:
+        assert check_output_path(f"/dev/fd/{write_end}", "report") == Path(f"/dev/fd/{write_end}")
+    finally:
+        os.close(read_end)
+        os.close(write_end)

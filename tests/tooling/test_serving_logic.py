@@ -209,3 +209,7 @@ def test_triton_repo_force_replaces_what_an_earlier_run_wrote_and_nothing_else(t
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "resnet", "sortpool_onnx"]
     assert "plugins=" not in repo.server_command and "sortpool_trt" not in (out / "README.md").read_text()
     assert (out / "resnet" / "config.pbtxt").read_text() == "name: \"resnet\"\n"  # other models stay
+    (out / "README.md").write_text("# our models\n")  # a README.md the tool did not write is not replaced
+    with pytest.raises(UserInputError, match="README.md was not written by triton-repo and would be replaced"):
+        write_repository(model, out, RepositoryOptions(overwrite=True), check_schema=False)
+    assert (out / "README.md").read_text() == "# our models\n" and (out / "sortpool_onnx").is_dir()

@@ -122,6 +122,10 @@ def _clear_previous(root: Path, opts: RepositoryOptions) -> None:
     if not opts.overwrite:
         raise UserInputError(f"{root} exists and is not empty (--force replaces what triton-repo --name {opts.name} "
                              f"writes there: {', '.join(ours)}; other models stay)")
+    readme = root / "README.md"
+    if readme.is_file() and not readme.read_text(errors="replace").startswith(_README_TITLE):
+        raise UserInputError(f"{readme} was not written by triton-repo and would be replaced: move it or choose "
+                             "another folder")
     for n in present:
         if n not in ours:
             continue
@@ -185,8 +189,11 @@ def write_repository(model: os.PathLike, out: os.PathLike, options: Optional[Rep
     return repo
 
 
+_README_TITLE = "# Triton model repository (written by `sortpool triton-repo`)"
+
+
 def _readme(repo: Repository, spec: TritonModelSpec, opts: RepositoryOptions, has_engine: bool) -> str:
-    lines = ["# Triton model repository (written by `sortpool triton-repo`)", "",
+    lines = [_README_TITLE, "",
              "Start Triton Inference Server on it (NVIDIA's Triton container has the onnxruntime and tensorrt "
              "backends):", "", "```bash", repo.server_command, "```", ""]
     lines += [f"- `{m}/`" for m in repo.models]
