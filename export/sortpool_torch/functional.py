@@ -81,8 +81,9 @@ def _may_be_positive(v) -> bool:
 
 def pool_by_sorting(x: torch.Tensor, weights: torch.Tensor, kernel: Sequence[int], strides: Sequence[int],
                     pads: Sequence[int], out_h, out_w) -> torch.Tensor:
-    """The contract's forward in plain differentiable torch ops (unfold, a stable sort, gather): the training path where the kernels do not serve (CUDA, torch.jit.trace,
-    torch.func, a tree without the kernels' library) and the kernels' twice-differentiable form.
+    """The contract's forward in plain differentiable torch ops (unfold, a stable sort, gather):
+    the training path where the kernels do not serve (CUDA, torch.jit.trace, torch.func, a tree
+    without the kernels' library) and the kernels' twice-differentiable form.
     Its autograd gradients follow the contract's rank and routing rules exactly.
 
     ``weights`` (k,) or (C, k) in the accumulation type; ``pads`` (top, left): the windows are

@@ -456,8 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the repository's path as the server sees it (default: DIR's absolute path; e.g. /models "
                            "in a container)")
     repo.add_argument("--force", action="store_true",
-                      help="replace what an earlier triton-repo with the same --name wrote in DIR (README.md, "
-                           "NAME_onnx/, NAME_trt/), all of it; a DIR holding anything else is refused")
+                      help="write into a DIR that is not empty: first remove what triton-repo with the same --name "
+                           "writes (README.md, NAME_onnx/, NAME_trt/); other models stay, a README.md it did not "
+                           "write is refused")
     _add_serving_args(repo)
     repo.set_defaults(func=_cmd_triton_repo)
     return parser

@@ -12,8 +12,8 @@
         1/model.plan
 
 Only subdirectories of a repository are models, so README.md beside them is left alone. A
-non-empty OUT is refused; with ``overwrite`` (--force) it may hold only what a run with the same
-NAME writes (README.md, NAME_onnx/, NAME_trt/), all of which is removed first. Library
+non-empty OUT is refused; with ``overwrite`` (--force) all that a run with the same NAME writes
+(README.md, NAME_onnx/, NAME_trt/) is removed first and other models stay (_clear_previous). Library
 paths in config.pbtxt and on the command line must be the paths the server sees: the repository's
 own path here, or ``server_root`` (e.g. /models when the folder is mounted there in a container).
 
